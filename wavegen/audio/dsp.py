@@ -1,0 +1,130 @@
+"""Signal processing in one place: μ-law companding, mel spectrograms, resampling.
+
+Everything that depends on torchaudio lives here, so it can be swapped in one
+module. torchaudio is imported lazily: ``wavegen.nn`` and ``wavegen.kernels``
+must import with torch and numpy alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+from functools import lru_cache
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The audio constants every model, dataset and checkpoint agrees on."""
+
+    sample_rate: int = 16000
+    mu: int = 256  # μ-law classes
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 256
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: float = 8000.0
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> "AudioConfig":
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in dict(cfg).items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- μ-law
+
+
+def mu_law_encode(audio: Tensor, mu: int = 256) -> Tensor:
+    """Tensor[...] float in [-1, 1] -> LongTensor[...] class indices in [0, mu)."""
+    import torchaudio.functional as AF
+
+    return AF.mu_law_encoding(audio.clamp(-1.0, 1.0), mu).long()
+
+
+def mu_law_decode(indices: Tensor, mu: int = 256) -> Tensor:
+    """LongTensor[...] in [0, mu) -> Tensor[...] float in [-1, 1]."""
+    import torchaudio.functional as AF
+
+    return AF.mu_law_decoding(indices, mu)
+
+
+# ----------------------------------------------------------------------------- mel
+
+
+@lru_cache(maxsize=8)
+def _mel_transform(cfg: AudioConfig, device: str):
+    import torchaudio.transforms as T
+
+    return T.MelSpectrogram(
+        sample_rate=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        win_length=cfg.win_length,
+        hop_length=cfg.hop_length,
+        f_min=cfg.f_min,
+        f_max=cfg.f_max,
+        n_mels=cfg.n_mels,
+        power=1.0,
+        center=True,
+        norm="slaney",
+        mel_scale="slaney",
+    ).to(device)
+
+
+def mel_spectrogram(audio: Tensor, cfg: AudioConfig, log: bool = True) -> Tensor:
+    """Tensor[B, T] (or [T]) -> Tensor[B, n_mels, T // hop + 1] magnitude mel, natural log if ``log``.
+
+    Frames are centred, so frame ``f`` covers samples around ``f * hop``.
+    """
+    squeeze = audio.dim() == 1
+    if squeeze:
+        audio = audio[None]
+    mel = _mel_transform(cfg, str(audio.device))(audio.float())
+    if log:
+        mel = torch.log(mel.clamp_min(1e-5))
+    return mel[0] if squeeze else mel
+
+
+def mel_frames(num_samples: int, cfg: AudioConfig) -> int:
+    """How many mel frames :func:`mel_spectrogram` returns for ``num_samples`` samples."""
+    return num_samples // cfg.hop_length + 1
+
+
+def griffin_lim(log_mel: Tensor, cfg: AudioConfig, n_iter: int = 64) -> Tensor:
+    """Tensor[B, n_mels, F] log mel -> Tensor[B, T] waveform by mel inversion and Griffin-Lim.
+
+    A classical baseline for the vocoder evaluation.
+    """
+    import torchaudio.transforms as T
+
+    inverse = T.InverseMelScale(
+        n_stft=cfg.n_fft // 2 + 1,
+        n_mels=cfg.n_mels,
+        sample_rate=cfg.sample_rate,
+        f_min=cfg.f_min,
+        f_max=cfg.f_max,
+        norm="slaney",
+        mel_scale="slaney",
+    ).to(log_mel.device)
+    gl = T.GriffinLim(
+        n_fft=cfg.n_fft, win_length=cfg.win_length, hop_length=cfg.hop_length, power=1.0, n_iter=n_iter
+    ).to(log_mel.device)
+    linear = inverse(log_mel.exp()).clamp_min(0.0)
+    return gl(linear)
+
+
+# ----------------------------------------------------------------------------- resampling
+
+
+def resample(audio: Tensor, orig_sr: int, target_sr: int) -> Tensor:
+    """Tensor[..., T] at ``orig_sr`` -> Tensor[..., T'] at ``target_sr`` (band-limited sinc)."""
+    if orig_sr == target_sr:
+        return audio
+    import torchaudio.functional as AF
+
+    return AF.resample(audio, orig_sr, target_sr)

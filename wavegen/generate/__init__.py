@@ -1,0 +1,1 @@
+"""Sampling loops, hierarchy decoding and streaming output."""

@@ -1,0 +1,1 @@
+"""Models built from :mod:`wavegen.nn`: WaveNet, autoencoder, vocoder, priors."""

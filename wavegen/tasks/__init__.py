@@ -1,0 +1,30 @@
+"""Task adapters: one per model family, the only thing the training loop knows about models.
+
+A task is built from the composed config and exposes (see :class:`wavegen.tasks.base.Task`):
+
+- ``model``: the ``nn.Module`` being trained (EMA, checkpoints, DDP wrap it);
+- ``loss(model, batch) -> (loss, metrics)``: one training step's scalar loss;
+- ``validate(model, batches) -> metrics``: held-out metrics (lower is better for ``val_loss``);
+- ``media(model, batch) -> dict``: audio clips and spectrogram images for the logger;
+- ``model_config() -> dict``: plain containers that rebuild the model from a checkpoint.
+
+``FAMILIES`` maps ``model.family`` in the config to the module that builds the task.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+FAMILIES = {
+    "wavenet": "wavegen.tasks.wavenet",
+}
+
+
+def build_task(cfg):
+    """Build the task named by ``cfg.model.family`` from the composed config."""
+    from wavegen.errors import WavegenError
+
+    family = cfg.model.get("family")
+    if family not in FAMILIES:
+        raise WavegenError(f"unknown model family {family!r}; known families: {sorted(FAMILIES)}")
+    return importlib.import_module(FAMILIES[family]).build_task(cfg)

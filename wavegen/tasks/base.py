@@ -1,0 +1,26 @@
+"""The contract between the training loop and a model family."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Protocol
+
+from torch import Tensor, nn
+
+Batch = Mapping[str, Tensor]  # {"audio": Tensor[B, T] float in [-1, 1], "piece": LongTensor[B], ...}
+
+
+class Task(Protocol):
+    family: str
+    model: nn.Module
+
+    def loss(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        """Scalar training loss and a few float metrics (already detached) for logging."""
+
+    def validate(self, model: nn.Module, batches: Iterable[Batch]) -> dict[str, float]:
+        """Held-out metrics; must include ``val_loss`` (lower is better)."""
+
+    def media(self, model: nn.Module, batch: Batch) -> dict[str, Any]:
+        """``{"audio/<name>": Tensor[T], "image/<name>": ndarray[H, W, 3]}`` for the logger (may be empty)."""
+
+    def model_config(self) -> dict:
+        """Plain containers from which ``build_model`` rebuilds ``model`` (stored in checkpoints)."""

@@ -1,0 +1,1 @@
+"""Training: the loop, checkpoints, loggers, distributed set-up."""
