@@ -36,3 +36,14 @@ def wavenet_generate(
     return reference.wavenet_generate(
         w, queues, t0, next_input, bias, frame_index, uniforms, forced, temperature, return_logits
     )
+
+
+def film_leaky_relu(x: Tensor, scale: Tensor, shift: Tensor, negative_slope: float = 0.2) -> Tensor:
+    """``leaky_relu(scale * x + shift)``; see :func:`reference.film_leaky_relu`."""
+    return reference.film_leaky_relu(x, scale, shift, negative_slope)
+
+
+def diffusion_update(y: Tensor, eps: Tensor, noise: Optional[Tensor], c1: float, c2: float, sigma: float,
+                     clamp: bool = True) -> Tensor:
+    """One reverse-diffusion step; see :func:`reference.diffusion_update`."""
+    return reference.diffusion_update(y, eps, noise, c1, c2, sigma, clamp)

@@ -179,3 +179,28 @@ def wavenet_generate(
             all_logits.append(logits)
     out = torch.stack(tokens, dim=1)
     return out, (torch.stack(all_logits) if return_logits else None)
+
+
+# ----------------------------------------------------------------------------- vocoder ops
+
+
+def film_leaky_relu(x: Tensor, scale: Tensor, shift: Tensor, negative_slope: float = 0.2) -> Tensor:
+    """FiLM modulation fused with its activation: ``leaky_relu(scale * x + shift)``.
+
+    x, scale, shift: Tensor[B, C, T] (scale and shift may broadcast over T).
+    """
+    return torch.nn.functional.leaky_relu(scale * x + shift, negative_slope)
+
+
+def diffusion_update(
+    y: Tensor, eps: Tensor, noise: Optional[Tensor], c1: float, c2: float, sigma: float, clamp: bool = True
+) -> Tensor:
+    """One reverse-diffusion step: ``y' = c1 · (y - c2 · eps) + sigma · noise``, clipped to [-1, 1].
+
+    For a discrete schedule step n: ``c1 = 1/sqrt(alpha_n)``, ``c2 = beta_n / sqrt(1 - alpha_bar_n)``,
+    ``sigma`` the posterior standard deviation (0 on the last step). y, eps, noise: Tensor[B, T].
+    """
+    out = c1 * (y - c2 * eps)
+    if noise is not None and sigma > 0:
+        out = out + sigma * noise
+    return out.clamp(-1.0, 1.0) if clamp else out
