@@ -1,0 +1,127 @@
+"""Finding and composing the Hydra configs, from a checkout or an installed wheel.
+
+``conf/`` sits at the top of the checkout; the wheel ships it as ``wavegen/conf``
+(see ``package-dir`` in pyproject.toml). We use Hydra's compose API rather than
+``@hydra.main`` so that every command controls its own run directory (one per
+run, shared by all distributed ranks) and turns config mistakes into one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Iterable, Optional
+
+from wavegen.errors import WavegenError
+
+_CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def config_dir() -> Path:
+    """The folder holding ``config.yaml`` and the config groups."""
+    checkout = _CHECKOUT_ROOT / "conf"
+    if (checkout / "config.yaml").is_file():
+        return checkout
+    from importlib.resources import files
+
+    installed = Path(str(files("wavegen") / "conf"))
+    if (installed / "config.yaml").is_file():
+        return installed
+    raise WavegenError("cannot find wavegen's configs (conf/config.yaml); is the package installed correctly?")
+
+
+def recipe_dir() -> Path:
+    """The folder holding the recipes (``recipes/*.yaml``)."""
+    checkout = _CHECKOUT_ROOT / "recipes"
+    if checkout.is_dir() and any(checkout.glob("*.yaml")):
+        return checkout
+    from importlib.resources import files
+
+    return Path(str(files("wavegen") / "recipes"))
+
+
+def available_options(group: str) -> list[str]:
+    """Config names in a group, e.g. ``available_options("model/wavenet") == ["base", "debug", "tiny"]``."""
+    folder = config_dir() / group
+    names = []
+    for path in sorted(folder.rglob("*.yaml")):
+        names.append(str(path.relative_to(folder).with_suffix("")))
+    return names
+
+
+def _explain(exc: Exception, overrides: list[str]) -> str:
+    """Turn a Hydra/OmegaConf composition error into one helpful line."""
+    text = " ".join(str(exc).split())
+    # An override of a key that does not exist: name the valid keys of its parent node.
+    match = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
+    if match:
+        key = match.group(1)
+        for override in overrides:
+            name = override.lstrip("+~").split("=", 1)[0]
+            if name.endswith(key) or key.endswith(name.split(".")[-1]):
+                key = name
+                break
+        parent, _, leaf = key.rpartition(".")
+        valid = _valid_keys(parent, overrides)
+        if valid is not None:
+            close = difflib.get_close_matches(leaf, valid, n=1)
+            hint = f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)" if close else ""
+            where = f"'{parent}'" if parent else "the top level"
+            return f"unknown config key '{key}'{hint}; valid keys of {where}: {', '.join(valid)}"
+        return f"unknown config key '{key}'"
+    match = re.search(r"Could not find '([^']+)'", text)
+    if match:
+        group = match.group(1).rsplit("/", 1)[0]
+        try:
+            options = available_options(group)
+        except Exception:
+            options = []
+        if options:
+            return f"unknown config '{match.group(1)}'; available in '{group}': {', '.join(options)}"
+    return text
+
+
+def _valid_keys(parent: str, overrides: list[str]) -> Optional[list[str]]:
+    try:
+        cfg = compose([o for o in overrides if "=" in o and not o.split("=", 1)[0].startswith(parent + ".")
+                       and o.split("=", 1)[0] != parent], explain=False)
+    except Exception:
+        return None
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if node is None or not hasattr(node, "keys"):
+        return None
+    return sorted(str(k) for k in node.keys())
+
+
+def compose(overrides: Iterable[str] = (), config_name: str = "config", explain: bool = True):
+    """Compose ``conf/<config_name>.yaml`` with Hydra command-line style overrides.
+
+    Raises WavegenError with one line (naming the valid keys) on a bad override.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = list(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=overrides)
+    except WavegenError:
+        raise
+    except Exception as exc:
+        if not explain:
+            raise
+        raise WavegenError(_explain(exc, overrides)) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def to_container(cfg) -> dict:
+    """A resolved plain-dict copy of a config (what checkpoints store)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)

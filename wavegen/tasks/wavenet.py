@@ -1,0 +1,82 @@
+"""Training a WaveNet on raw audio: next-sample negative log-likelihood."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from wavegen.models.wavenet import WaveNet, WaveNetConfig
+
+
+def build_model(model_config: dict) -> WaveNet:
+    return WaveNet(WaveNetConfig.from_mapping(model_config))
+
+
+def shift_right(tokens: Tensor, first: Tensor) -> Tensor:
+    """Tensor[B, T] -> Tensor[B, T]: ``first`` then tokens 0..T-2 (the model's inputs)."""
+    return torch.cat([first[:, None].to(tokens.dtype), tokens[:, :-1]], dim=1)
+
+
+class WaveNetTask:
+    family = "wavenet"
+
+    def __init__(self, cfg):
+        self.model_cfg = WaveNetConfig.from_mapping(cfg.model)
+        self.model = WaveNet(self.model_cfg)
+        self.sample_rate = int(cfg.audio.sample_rate)
+        self.media_seconds = float(cfg.train.get("media_seconds", 0.5))
+        if self.model_cfg.local_channels:
+            from wavegen.errors import WavegenError
+
+            raise WavegenError("a WaveNet with local conditioning is trained as the decoder of an autoencoder "
+                               "(model=autoencoder/...), not on its own")
+
+    def model_config(self) -> dict:
+        return {"family": self.family, **self.model_cfg.to_dict()}
+
+    def _global_ids(self, model: nn.Module, batch) -> Tensor | None:
+        if not self.model_cfg.global_classes:
+            return None
+        return batch["piece"] % self.model_cfg.global_classes
+
+    def nll(self, model: nn.Module, batch) -> Tensor:
+        """Mean negative log-likelihood per sample, in nats."""
+        core = model.module if hasattr(model, "module") else model
+        tokens = core.head.encode(batch["audio"])
+        inputs = shift_right(tokens, core.head.silence(tokens.shape[0], tokens.device))
+        logits = model(inputs, None, self._global_ids(core, batch))
+        return core.head.nll(logits, tokens).mean()
+
+    def loss(self, model: nn.Module, batch):
+        nll = self.nll(model, batch)
+        return nll, {"bits_per_sample": nll.detach().item() / math.log(2)}
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, batches: Iterable) -> dict:
+        total, count = 0.0, 0
+        for batch in batches:
+            total += self.nll(model, batch).item() * batch["audio"].numel()
+            count += batch["audio"].numel()
+        nll = total / max(count, 1)
+        return {"val_loss": nll, "val_bits_per_sample": nll / math.log(2)}
+
+    @torch.no_grad()
+    def media(self, model: nn.Module, batch) -> dict:
+        from wavegen.audio.plots import spectrogram_image
+        from wavegen.audio.dsp import AudioConfig
+        from wavegen.generate.sampling import generate_audio
+
+        n = int(self.media_seconds * self.sample_rate)
+        gids = self._global_ids(model, batch)
+        gids = None if gids is None else gids[:1]
+        gen = torch.Generator().manual_seed(0)
+        audio = torch.cat(list(generate_audio(model, n, batch_size=1, global_ids=gids, generator=gen)), dim=1)[0]
+        cfg = AudioConfig(sample_rate=self.sample_rate)
+        return {"audio/sample": audio.cpu(), "image/sample_spectrogram": spectrogram_image(audio.cpu(), cfg)}
+
+
+def build_task(cfg) -> WaveNetTask:
+    return WaveNetTask(cfg)

@@ -1,0 +1,165 @@
+"""Checkpoints: plain containers only, written atomically, validated on load.
+
+A checkpoint is a dict that ``torch.load(weights_only=True)`` can read::
+
+    {"format": "wavegen-checkpoint", "version": 1, "family": str, "model_config": dict,
+     "audio": dict, "model": state_dict, "ema": state_dict, "optimizer": ..., "scheduler": ...,
+     "step": int, "rng": dict, "extra": dict, "config": dict}
+
+Writes go to a temporary file in the same folder, are fsynced and renamed over
+the target, so a kill at any moment leaves either the old or the new file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from wavegen.errors import WavegenError
+
+FORMAT = "wavegen-checkpoint"
+VERSION = 1
+LAST = "last.pt"
+_STEP_FILE = re.compile(r"step_(\d{8})\.pt$")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` that never leaves a partial file at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(folder: str | os.PathLike, state: dict, step: int, keep: int = 2) -> Path:
+    """Write ``step_XXXXXXXX.pt`` and point ``last.pt`` at it (a hard link, replaced atomically).
+
+    Keeps the newest ``keep`` step files. Returns the step file's path.
+    """
+    folder = Path(folder)
+    state = {"format": FORMAT, "version": VERSION, **state, "step": int(step)}
+    step_path = folder / f"step_{step:08d}.pt"
+    atomic_torch_save(state, step_path)
+    link_tmp = folder / f".{LAST}.{os.getpid()}.link"
+    if link_tmp.exists():
+        link_tmp.unlink()
+    try:
+        os.link(step_path, link_tmp)
+        os.replace(link_tmp, folder / LAST)
+    except OSError:  # file systems without hard links: write a second copy
+        atomic_torch_save(state, folder / LAST)
+    _fsync_dir(folder)
+    steps = sorted(p for p in folder.iterdir() if _STEP_FILE.search(p.name))
+    for old in steps[: max(0, len(steps) - max(1, keep))]:
+        old.unlink(missing_ok=True)
+    return step_path
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        raise WavegenError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise WavegenError(f"{path} is a folder; pass a checkpoint file (e.g. {path}/checkpoints/{LAST})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise WavegenError(f"{path} is not a readable wavegen checkpoint ({type(exc).__name__}: {reason})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise WavegenError(f"{path} is not a wavegen checkpoint")
+    if state.get("version") != VERSION:
+        raise WavegenError(
+            f"{path} has checkpoint format version {state.get('version')}; this wavegen reads version {VERSION}"
+        )
+    return state
+
+
+def load_checkpoint(
+    path: str | os.PathLike, family: Optional[str | tuple[str, ...]] = None, audio: Optional[dict] = None
+) -> dict:
+    """Read and validate a checkpoint.
+
+    family: the model family (or families) the caller can use; another family is refused.
+    audio: the caller's audio config; a checkpoint trained under different constants is refused.
+    """
+    path = Path(path)
+    state = _read(path)
+    families = (family,) if isinstance(family, str) else family
+    if families and state.get("family") not in families:
+        raise WavegenError(
+            f"{path} holds a {state.get('family')!r} model; this command needs {' or '.join(map(repr, families))}"
+        )
+    if audio is not None:
+        stored = state.get("audio", {})
+        diffs = [f"{k}={stored.get(k)!r} (expected {v!r})" for k, v in audio.items() if k in stored and stored[k] != v]
+        if diffs:
+            raise WavegenError(f"{path} was trained with other audio settings: {', '.join(diffs)}")
+    return state
+
+
+def latest_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
+    """The newest readable checkpoint in ``folder``, or None.
+
+    Tries ``last.pt`` and then the step files newest first, so a file damaged by
+    something outside our control never blocks a resume.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    candidates = [folder / LAST] + sorted(
+        (p for p in folder.iterdir() if _STEP_FILE.search(p.name)), reverse=True
+    )
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            _read(path)
+            return path
+        except WavegenError:
+            continue
+    return None
+
+
+def load_model(path: str | os.PathLike, family=None, use_ema: bool = True, device="cpu"):
+    """Rebuild the model stored in a checkpoint: returns ``(model in eval mode, checkpoint dict)``."""
+    import importlib
+
+    from wavegen.tasks import FAMILIES
+
+    state = load_checkpoint(path, family)
+    fam = state.get("family")
+    if fam not in FAMILIES:
+        raise WavegenError(f"{path} holds an unknown model family {fam!r}; known: {sorted(FAMILIES)}")
+    model = importlib.import_module(FAMILIES[fam]).build_model(state["model_config"])
+    weights = state.get("ema") if use_ema and state.get("ema") else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise WavegenError(f"{path}: weights do not fit the stored model config ({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval(), state

@@ -1,0 +1,311 @@
+"""The training loop every model family shares.
+
+What a family brings is a :class:`~wavegen.tasks.base.Task`; what the loop
+brings is the rest: AdamW with warm-up and cosine decay, gradient clipping,
+bf16 autocast on GPU, EMA weights, validation, media logging, non-finite loss
+guarding, atomic resumable checkpoints and distributed data parallelism.
+
+Resuming is exact: batches are a pure function of (seed, step, rank) and the
+checkpoint holds every RNG state, so a stopped and resumed run ends with the
+same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from wavegen.errors import WavegenError
+from wavegen.train import distributed as D
+from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from wavegen.train.ema import EMA
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float):
+    """Linear warm-up to 1, then cosine decay to ``min_ratio``."""
+
+    def factor(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def rng_state() -> dict:
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]) + [random.getstate()[2] if random.getstate()[2] is not None else -1],
+        "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+        "numpy_pos": int(np.random.get_state()[2]),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    *mt, gauss = state["python"]
+    random.setstate((3, tuple(int(x) for x in mt), None if gauss == -1 else gauss))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def _check_run_dir(run_dir: Path, cfg_container: dict) -> None:
+    """Refuse to resume a run directory that holds a different model."""
+    import yaml
+
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        return
+    try:
+        previous = yaml.safe_load(saved.read_text()) or {}
+    except Exception:
+        return
+    for key in ("model", "audio"):
+        if previous.get(key) != cfg_container.get(key):
+            raise WavegenError(
+                f"{run_dir} holds a run with a different '{key}' config; pick another train.run_dir or delete it"
+            )
+
+
+class Trainer:
+    def __init__(self, cfg):
+        from wavegen.config import to_container
+        from wavegen.tasks import build_task
+
+        self.cfg = cfg
+        tc = cfg.train
+        self.info = D.init_distributed(tc.device)
+        if tc.get("threads", 0):
+            torch.set_num_threads(int(tc.threads))
+        if tc.get("deterministic", False):
+            torch.use_deterministic_algorithms(True)
+        self.cfg_container = to_container(cfg)
+        # Same seed on every rank so the initial weights agree (DDP also broadcasts them).
+        seed_everything(int(cfg.seed))
+        self.task = build_task(cfg)
+        self.model = self.task.model.to(self.info.device)
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=float(tc.lr), betas=tuple(tc.betas), weight_decay=float(tc.weight_decay),
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(int(tc.warmup_steps), int(tc.steps), float(tc.min_lr_ratio))
+        )
+        self.ema = EMA(self.model, float(tc.ema_decay))
+        self.run_dir = Path(str(tc.run_dir)).expanduser()
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.step = 0
+        self.nonfinite_total = 0
+        self.extra: dict = {}
+        if self.info.is_main:
+            _check_run_dir(self.run_dir, self.cfg_container)
+        self._resume()
+        # Per-rank streams of randomness (noise levels, dropout) after the shared init.
+        if self.step == 0:
+            seed_everything(int(cfg.seed) * 1000 + self.info.rank + 1)
+        self.ddp_model = self.model
+        if self.info.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.info.device.index] if self.info.device.type == "cuda" else None
+            self.ddp_model = DDP(self.model, device_ids=ids)
+        from wavegen.data import build_sampler
+
+        self.sampler = build_sampler(cfg, "train", self.info.rank, self.info.world_size)
+        self._val_batches: Optional[list] = None
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _resume(self) -> None:
+        path = latest_checkpoint(self.ckpt_dir)
+        if path is None:
+            return
+        state = load_checkpoint(path, family=self.task.family, audio=self.cfg_container.get("audio"))
+        if state.get("model_config") != self.task.model_config():
+            raise WavegenError(f"{path} holds a model with another config; pick another train.run_dir")
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.nonfinite_total = int(state.get("extra", {}).get("nonfinite_total", 0))
+        self.extra = dict(state.get("extra", {}))
+        rng = state.get("rng", {})
+        per_rank = rng.get("ranks")
+        if per_rank and self.info.rank < len(per_rank):
+            set_rng_state(per_rank[self.info.rank])
+        if self.info.is_main:
+            print(f"resuming from {path} (step {self.step})", flush=True)
+
+    def _gather_rng(self) -> list:
+        mine = rng_state()
+        if not self.info.enabled:
+            return [mine]
+        gathered = [None] * self.info.world_size
+        torch.distributed.all_gather_object(gathered, mine)
+        return gathered
+
+    def save(self) -> None:
+        ranks = self._gather_rng()
+        if self.info.is_main:
+            extra = {**self.extra, "nonfinite_total": self.nonfinite_total}
+            state = {
+                "family": self.task.family,
+                "model_config": self.task.model_config(),
+                "audio": self.cfg_container.get("audio"),
+                "model": self.model.state_dict(),
+                "ema": self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": {"ranks": ranks},
+                "extra": extra,
+                "config": self.cfg_container,
+            }
+            save_checkpoint(self.ckpt_dir, state, self.step, keep=int(self.cfg.train.keep_checkpoints))
+        D.barrier(self.info)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def val_batches(self) -> list:
+        if self._val_batches is None:
+            from wavegen.data import build_sampler
+
+            sampler = build_sampler(self.cfg, "validation", 0, 1)
+            self._val_batches = [
+                _to_device(b, self.info.device) for b in sampler.validation_batches(int(self.cfg.train.val_batches))
+            ]
+        return self._val_batches
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        metrics = self.task.validate(self.ema.model, self.val_batches())
+        return {f"val/{k}" if not k.startswith("val") else k: float(v) for k, v in metrics.items()}
+
+    # ------------------------------------------------------------------ the loop
+
+    def _autocast(self):
+        amp = self.cfg.train.get("amp", "auto")
+        enabled = amp != "off" and self.info.device.type == "cuda"
+        return torch.autocast(device_type=self.info.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def train_step(self, batch: dict) -> Optional[dict]:
+        """One optimiser step; returns metrics, or None when a non-finite loss was skipped."""
+        self.ddp_model.train()
+        with self._autocast():
+            loss, metrics = self.task.loss(self.ddp_model, batch)
+        finite = bool(torch.isfinite(loss.detach()).item())
+        if self.info.enabled:  # every rank must agree before the collective backward
+            flag = torch.tensor([0.0 if finite else 1.0], device=loss.device)
+            torch.distributed.all_reduce(flag)
+            finite = flag.item() == 0
+        self.optimizer.zero_grad(set_to_none=True)
+        if not finite:
+            return None
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(self.cfg.train.grad_clip))
+        if not torch.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        self.optimizer.step()
+        self.scheduler.step()
+        self.ema.update(self.model)
+        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0],
+                **{k: float(v) for k, v in metrics.items()}}
+
+    def run(self) -> dict:
+        from wavegen.train.loggers import build_logger
+
+        tc = self.cfg.train
+        total = int(tc.steps)
+        logger = None
+        if self.info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            import yaml
+
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg_container, sort_keys=False))
+            logger = build_logger(self.cfg.logger, self.run_dir, self.cfg_container, str(self.cfg.name))
+        progress = None
+        if self.info.is_main and tc.get("progress", True):
+            from tqdm import tqdm
+
+            progress = tqdm(total=total, initial=self.step, desc=f"train {self.cfg.name}", dynamic_ncols=True)
+        samples_per_step = int(tc.batch_size) * int(tc.segment_length) * self.info.world_size
+        consecutive_bad = 0
+        last: dict = {}
+        tick = time.perf_counter()
+        try:
+            while self.step < total:
+                batch = _to_device(self.sampler.batch(self.step), self.info.device)
+                metrics = self.train_step(batch)
+                self.step += 1
+                if metrics is None:
+                    consecutive_bad += 1
+                    self.nonfinite_total += 1
+                    if self.info.is_main:
+                        print(f"warning: non-finite loss at step {self.step}, batch skipped "
+                              f"({consecutive_bad} in a row, {self.nonfinite_total} in all)", flush=True)
+                    if consecutive_bad >= int(tc.max_nonfinite):
+                        raise WavegenError(
+                            f"training stopped: {consecutive_bad} non-finite losses in a row at step {self.step} "
+                            f"(train.max_nonfinite={tc.max_nonfinite}); lower train.lr or check the data"
+                        )
+                    continue
+                consecutive_bad = 0
+                last = metrics
+                if progress is not None:
+                    now = time.perf_counter()
+                    rate = samples_per_step / max(now - tick, 1e-9)
+                    tick = now
+                    progress.set_postfix(loss=f"{metrics['loss']:.4f}", samples_s=f"{rate:,.0f}")
+                    progress.update(1)
+                if self.step % int(tc.log_every) == 0 or self.step == total:
+                    scalars = D.all_reduce_mean(self.info, metrics)
+                    if logger is not None:
+                        logger.log_scalars(self.step, {**scalars, "nonfinite_total": self.nonfinite_total})
+                if self.step % int(tc.val_every) == 0 or self.step == total:
+                    if self.info.is_main:
+                        val = self.validate()
+                        last.update(val)
+                        logger.log_scalars(self.step, val)
+                        if logger.wants_media and (self.step % int(tc.media_every) == 0 or self.step == total):
+                            media = self.task.media(self.ema.model, self.val_batches()[0])
+                            logger.log_media(self.step, media, int(self.cfg.audio.sample_rate))
+                    D.barrier(self.info)
+                if self.step % int(tc.checkpoint_every) == 0 or self.step == total:
+                    self.save()
+        finally:
+            if progress is not None:
+                progress.close()
+            if logger is not None:
+                logger.close()
+        return {"step": self.step, "nonfinite_total": self.nonfinite_total, **last}
+
+
+def train(cfg) -> dict:
+    """Train the model the config describes; returns the last metrics."""
+    trainer = Trainer(cfg)
+    try:
+        return trainer.run()
+    finally:
+        D.cleanup(trainer.info)
