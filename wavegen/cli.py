@@ -18,6 +18,7 @@ from wavegen.errors import WavegenError
 COMMAND_MODULES = [
     "train",
     "sample",
+    "recipe",
 ]
 
 

@@ -1,0 +1,42 @@
+"""``wavegen recipe run|list|show``: multi-stage pipelines."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("recipe", help="run multi-stage recipes (recipes/*.yaml)")
+    rs = p.add_subparsers(dest="recipe_command", metavar="<action>")
+    rs.required = True
+    run_p = rs.add_parser("run", help="run a recipe's stages in order; finished stages are skipped")
+    run_p.add_argument("name", help="recipe name (recipes/NAME.yaml) or a path to a recipe file")
+    run_p.add_argument("--root", help="run folder (default: runs/<recipe name>)")
+    run_p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    run_p.add_argument("--stage", action="append", help="run only this stage (repeatable)")
+    run_p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra Hydra override for every train stage (e.g. --train train.steps=50)")
+    run_p.set_defaults(func=run)
+    list_p = rs.add_parser("list", help="list the recipes")
+    list_p.set_defaults(func=list_recipes)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wavegen.recipes import load_recipe, run_recipe
+
+    recipe = load_recipe(args.name)
+    root = Path(args.root) if args.root else Path("runs") / recipe.name
+    print(f"recipe {recipe.name}: {recipe.description} -> {root}")
+    run_recipe(recipe, root, args.train, dry_run=args.dry_run, only=args.stage)
+    return 0
+
+
+def list_recipes(args: argparse.Namespace) -> int:
+    from wavegen.config import recipe_dir
+    from wavegen.recipes import load_recipe
+
+    for path in sorted(recipe_dir().glob("*.yaml")):
+        recipe = load_recipe(str(path))
+        print(f"{recipe.name:28s} {recipe.description}")
+    return 0
