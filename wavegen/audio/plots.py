@@ -1,0 +1,124 @@
+"""Log-mel spectrogram pictures: PNG files for humans, RGB arrays for loggers.
+
+matplotlib is imported inside the functions, and figures are drawn on an Agg
+canvas directly (no pyplot), so importing this module costs nothing, works on
+machines without a display and never changes a notebook's global backend.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wavegen.audio.dsp import AudioConfig, mel_spectrogram
+
+# Log-magnitude floor (natural log of the 1e-5 clamp in mel_spectrogram) and the
+# dynamic range shown: 80 dB below the loudest bin is drawn as black.
+_DYNAMIC_RANGE_NATS = 80.0 / 20.0 * np.log(10.0)
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure bound to an Agg canvas, outside pyplot's global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def log_mel_image(audio: Tensor, cfg: AudioConfig) -> np.ndarray:
+    """Tensor[T] -> ndarray[n_mels, F] float32 log-mel, clipped to the shown dynamic range."""
+    audio = torch.as_tensor(audio).detach().to("cpu", torch.float32).reshape(-1)
+    if audio.numel() == 0:
+        audio = torch.zeros(cfg.hop_length)
+    mel = mel_spectrogram(audio, cfg, log=True).numpy()
+    top = float(mel.max())
+    return np.maximum(mel, top - _DYNAMIC_RANGE_NATS).astype(np.float32)
+
+
+def _seconds(audio: Tensor, cfg: AudioConfig) -> float:
+    return max(torch.as_tensor(audio).numel(), 1) / cfg.sample_rate
+
+
+def _draw(ax, mel: np.ndarray, seconds: float, cfg: AudioConfig, title: str | None, vmin=None, vmax=None):
+    image = ax.imshow(
+        mel,
+        origin="lower",
+        aspect="auto",
+        interpolation="nearest",
+        extent=(0.0, seconds, 0, cfg.n_mels),
+        cmap="magma",
+        vmin=vmin,
+        vmax=vmax,
+    )
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel bin")
+    if title:
+        ax.set_title(title)
+    return image
+
+
+def _save(fig, path: os.PathLike | str) -> Path:
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same-folder temp file + rename: a crash never leaves half a PNG behind.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def save_spectrogram_png(path, audio: Tensor, cfg: AudioConfig, title: str | None = None) -> Path:
+    """Tensor[T] -> a PNG of its log-mel spectrogram (seconds on x, mel bins on y)."""
+    fig = _figure(10, 4)
+    ax = fig.subplots()
+    image = _draw(ax, log_mel_image(audio, cfg), _seconds(audio, cfg), cfg, title)
+    fig.colorbar(image, ax=ax, label="log magnitude")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def save_spectrogram_comparison_png(
+    path,
+    reference: Tensor,
+    generated: Tensor,
+    cfg: AudioConfig,
+    titles: Sequence[str] = ("reference", "generated"),
+) -> Path:
+    """Two Tensor[T] clips -> one PNG with their log-mel spectrograms stacked, on one colour scale."""
+    ref_mel = log_mel_image(reference, cfg)
+    gen_mel = log_mel_image(generated, cfg)
+    vmin = float(min(ref_mel.min(), gen_mel.min()))
+    vmax = float(max(ref_mel.max(), gen_mel.max()))
+    fig = _figure(10, 7)
+    axes = fig.subplots(2, 1, sharex=True)
+    _draw(axes[0], ref_mel, _seconds(reference, cfg), cfg, titles[0], vmin, vmax)
+    image = _draw(axes[1], gen_mel, _seconds(generated, cfg), cfg, titles[1], vmin, vmax)
+    axes[0].set_xlabel("")
+    fig.colorbar(image, ax=list(axes), label="log magnitude")
+    return _save(fig, path)
+
+
+def spectrogram_image(audio: Tensor, cfg: AudioConfig) -> np.ndarray:
+    """Tensor[T] -> ndarray[n_mels, F, 3] uint8 RGB log-mel (low frequencies at the bottom).
+
+    One pixel per mel bin and frame, coloured with the same map as the PNGs; what
+    wandb and TensorBoard loggers take as an image.
+    """
+    import matplotlib
+
+    mel = log_mel_image(audio, cfg)
+    lo, hi = float(mel.min()), float(mel.max())
+    scaled = (mel - lo) / (hi - lo) if hi > lo else np.zeros_like(mel)
+    rgba = matplotlib.colormaps["magma"](scaled[::-1])  # row 0 is the top of an image
+    return (rgba[..., :3] * 255.0 + 0.5).astype(np.uint8)
