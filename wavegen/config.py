@@ -72,13 +72,13 @@ def _explain(exc: Exception, overrides: list[str]) -> str:
         return f"unknown config key '{key}'"
     match = re.search(r"Could not find '([^']+)'", text)
     if match:
-        group = match.group(1).rsplit("/", 1)[0]
+        group, _, option = match.group(1).partition("/")
         try:
             options = available_options(group)
         except Exception:
             options = []
         if options:
-            return f"unknown config '{match.group(1)}'; available in '{group}': {', '.join(options)}"
+            return f"unknown config '{group}={option}'; choices for '{group}': {', '.join(options)}"
     return text
 
 

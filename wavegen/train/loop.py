@@ -238,6 +238,9 @@ class Trainer:
 
         tc = self.cfg.train
         total = int(tc.steps)
+        # stop_at_step ends this invocation early (e.g. a time-boxed job); the schedule still
+        # follows train.steps, so running the command again continues the same run.
+        stop_at = min(total, int(tc.stop_at_step)) if tc.get("stop_at_step") else total
         logger = None
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +258,7 @@ class Trainer:
         last: dict = {}
         tick = time.perf_counter()
         try:
-            while self.step < total:
+            while self.step < stop_at:
                 batch = _to_device(self.sampler.batch(self.step), self.info.device)
                 metrics = self.train_step(batch)
                 self.step += 1
@@ -292,7 +295,7 @@ class Trainer:
                             media = self.task.media(self.ema.model, self.val_batches()[0])
                             logger.log_media(self.step, media, int(self.cfg.audio.sample_rate))
                     D.barrier(self.info)
-                if self.step % int(tc.checkpoint_every) == 0 or self.step == total:
+                if self.step % int(tc.checkpoint_every) == 0 or self.step in (total, stop_at):
                     self.save()
         finally:
             if progress is not None:

@@ -1,0 +1,97 @@
+"""The recipe runner: stage graph, placeholders, skipping finished stages, resuming."""
+
+from pathlib import Path
+
+import pytest
+
+from wavegen.errors import WavegenError
+from wavegen.recipes import load_recipe, run_recipe, stage_argv
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+RECIPE = """
+description: test
+stages:
+  - name: a
+    command: train
+    args: [experiment=wavenet_debug]
+  - name: b
+    command: sample
+    args: ["{ckpt:a}", -o, "{out}"]
+  - name: c
+    command: eval
+    args: ["{dir:b}"]
+    after: [a]
+"""
+
+
+def test_graph_and_placeholders(tmp_path):
+    recipe = load_recipe(write(tmp_path, RECIPE))
+    assert [s.name for s in recipe.stages] == ["a", "b", "c"]
+    assert recipe.stage("b").inputs() == ["a"] and recipe.stage("c").inputs() == ["a", "b"]
+    root = tmp_path / "root"
+    assert stage_argv(recipe.stage("a"), root, ["train.steps=2"]) == [
+        "train", "experiment=wavenet_debug", "train.steps=2", f"train.run_dir={root / 'a'}"]
+    assert stage_argv(recipe.stage("b"), root) == ["sample", str(root / "a/checkpoints/last.pt"), "-o", str(root / "b")]
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("stages: []", "non-empty 'stages'"),
+    ("stages:\n  - name: x\n    command: train\n  - name: x\n    command: train", "two stages are named 'x'"),
+    ("stages:\n  - name: x\n    command: sample\n    args: ['{ckpt:y}']", "reads stage 'y', which does not come before it"),
+    ("stages:\n  - name: x\n    command: sample\n    args: ['{nope}']", "unknown placeholder"),
+    ("stages:\n  - name: x\n    command: t\n    argz: []", "unknown keys ['argz']"),
+    ("stages: [", "not valid YAML"),
+])
+def test_bad_recipes_are_one_line_errors(tmp_path, bad, message):
+    with pytest.raises(WavegenError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_recipe(write(tmp_path, bad))
+
+
+def test_finished_stages_are_skipped_and_failures_resume(tmp_path):
+    recipe = load_recipe(write(tmp_path, RECIPE))
+    root = tmp_path / "root"
+    calls = []
+
+    def failing_at_b(argv):
+        calls.append(argv[0])
+        return 1 if argv[0] == "sample" else 0
+
+    with pytest.raises(WavegenError, match="stage 'b' failed"):
+        run_recipe(recipe, root, runner=failing_at_b, log=lambda s: None)
+    assert calls == ["train", "sample"]
+    calls.clear()
+    ran = run_recipe(recipe, root, runner=lambda argv: calls.append(argv[0]) or 0, log=lambda s: None)
+    assert ran == ["b", "c"] and calls == ["sample", "eval"]  # a is done, not run again
+    # A changed command line re-runs that stage only.
+    assert run_recipe(recipe, root, ["train.steps=9"], runner=lambda argv: 0, log=lambda s: None) == ["a"]
+
+
+def test_dry_run_prints_plan_and_runs_nothing(tmp_path):
+    recipe = load_recipe(write(tmp_path, RECIPE))
+    lines = []
+    ran = run_recipe(recipe, tmp_path / "root", dry_run=True, runner=lambda argv: 1 / 0, log=lines.append)
+    assert ran == [] and len(lines) == 3 and "wavegen train experiment=wavenet_debug" in lines[0]
+
+
+def test_quickstart_recipe_end_to_end(tmp_path, capsys):
+    """The README's main job, shortened: trains the tiny model a few steps and writes WAVs + PNGs."""
+    from wavegen.cli import main
+
+    root = tmp_path / "qs"
+    code = main(["recipe", "run", "quickstart", "--root", str(root), "--train", "train.steps=2",
+                 "--train", "train.progress=false", "--train", "data=embedded_debug"])
+    assert code == 0, capsys.readouterr().err
+    assert (root / "train" / "checkpoints" / "last.pt").exists()
+    for i in range(2):
+        assert (root / "samples" / f"sample_{i:03d}.wav").stat().st_size > 44
+        assert (root / "samples" / f"sample_{i:03d}.png").exists()
+    # Running again skips both stages.
+    assert main(["recipe", "run", "quickstart", "--root", str(root), "--train", "train.steps=2",
+                 "--train", "train.progress=false", "--train", "data=embedded_debug"]) == 0
+    assert "done, skip" in capsys.readouterr().out

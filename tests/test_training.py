@@ -1,0 +1,123 @@
+"""The shared training loop: exact resume, checkpoints, non-finite guarding, CLI errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from wavegen.cli import main
+from wavegen.config import compose
+from wavegen.errors import WavegenError
+from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint, load_model
+from wavegen.train.loop import Trainer, train
+
+DEBUG = ["experiment=wavenet_debug", "train.deterministic=true", "train.threads=1"]
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    out = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "loss" in row:
+            out[row["step"]] = row["loss"]
+    return out
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    full = tmp_path / "full"
+    train(compose(DEBUG + [f"train.run_dir={full}"]))
+    part = tmp_path / "part"
+    train(compose(DEBUG + [f"train.run_dir={part}", "train.stop_at_step=3"]))
+    assert load_checkpoint(part / "checkpoints" / "last.pt")["step"] == 3
+    train(compose(DEBUG + [f"train.run_dir={part}"]))  # same run, more steps: resumes at 3
+    a = load_checkpoint(full / "checkpoints" / "last.pt")
+    b = load_checkpoint(part / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+        assert torch.equal(a["ema"][key], b["ema"][key]), key
+    la, lb = losses(full), losses(part)
+    assert la[6] == lb[6] and la[4] == lb[4]
+
+
+def test_checkpoint_is_plain_and_validated(tmp_path):
+    run = tmp_path / "run"
+    train(compose(DEBUG + [f"train.run_dir={run}", "train.steps=3"]))
+    path = run / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)  # plain containers only
+    assert state["family"] == "wavenet" and state["audio"]["sample_rate"] == 16000
+    model, _ = load_model(path)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    with pytest.raises(WavegenError, match="holds a 'wavenet' model"):
+        load_checkpoint(path, family="vocoder")
+    with pytest.raises(WavegenError, match="other audio settings: sample_rate=16000"):
+        load_checkpoint(path, audio={"sample_rate": 22050})
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(WavegenError, match="not a readable wavegen checkpoint"):
+        load_checkpoint(bad)
+    # A damaged last.pt does not block resuming: the newest readable step file is used.
+    (run / "checkpoints" / "last.pt").unlink()
+    (run / "checkpoints" / "last.pt").write_bytes(b"garbage")
+    assert latest_checkpoint(run / "checkpoints").name == "step_00000003.pt"
+
+
+def test_resume_refuses_other_model(tmp_path):
+    run = tmp_path / "run"
+    train(compose(DEBUG + [f"train.run_dir={run}", "train.steps=3"]))
+    with pytest.raises(WavegenError, match="different 'model' config"):
+        train(compose(DEBUG + [f"train.run_dir={run}", "model.residual_channels=4"]))
+
+
+def test_nonfinite_losses_are_skipped_then_stop(tmp_path):
+    cfg = compose(DEBUG + [f"train.run_dir={tmp_path / 'run'}", "train.max_nonfinite=3", "train.steps=10"])
+    trainer = Trainer(cfg)
+    real_loss = trainer.task.loss
+    calls = {"n": 0}
+
+    def flaky(model, batch):
+        calls["n"] += 1
+        loss, metrics = real_loss(model, batch)
+        if calls["n"] in (2, 5, 6, 7, 8):
+            loss = loss * float("nan")
+        return loss, metrics
+
+    trainer.task.loss = flaky
+    with pytest.raises(WavegenError, match="3 non-finite losses in a row at step 7"):
+        trainer.run()
+    assert trainer.nonfinite_total == 4
+
+
+def test_unknown_config_key_is_one_line(capsys):
+    code = main(["train", "experiment=wavenet_debug", "train.stepz=5"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "train.stepz" in err and "did you mean 'train.steps'" in err and "batch_size" in err
+
+
+def test_unknown_config_group_option_lists_choices(capsys):
+    code = main(["train", "model=wavenet/huge"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "wavenet/huge" in err and "wavenet/base" in err
+
+
+def test_train_then_sample_cli(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *DEBUG, f"train.run_dir={run}", "train.steps=2"]) == 0
+    out = tmp_path / "samples"
+    ckpt = str(run / "checkpoints" / "last.pt")
+    assert main(["sample", ckpt, "-o", str(out), "--seconds", "0.05", "--num", "2"]) == 0
+    import soundfile as sf
+
+    for i in range(2):
+        audio, sr = sf.read(out / f"sample_{i:03d}.wav")
+        assert sr == 16000 and len(audio) == 800
+        assert (out / f"sample_{i:03d}.png").stat().st_size > 0
+    before = (out / "sample_000.wav").read_bytes()
+    capsys.readouterr()
+    assert main(["sample", ckpt, "-o", str(out), "--seconds", "0.05"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "sample_000.wav").read_bytes() == before
