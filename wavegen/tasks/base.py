@@ -24,3 +24,8 @@ class Task(Protocol):
 
     def model_config(self) -> dict:
         """Plain containers from which ``build_model`` rebuilds ``model`` (stored in checkpoints)."""
+
+    # Optional: a task that trains on something other than audio segments (a prior on code
+    # sets, say) provides ``build_sampler(cfg, split, rank, world_size)`` returning an object
+    # with ``batch(step) -> dict`` (a pure function of seed, step and rank) and
+    # ``validation_batches(n) -> list[dict]``. Without it the loop uses wavegen.data.build_sampler.

@@ -130,9 +130,7 @@ class Trainer:
 
             ids = [self.info.device.index] if self.info.device.type == "cuda" else None
             self.ddp_model = DDP(self.model, device_ids=ids)
-        from wavegen.data import build_sampler
-
-        self.sampler = build_sampler(cfg, "train", self.info.rank, self.info.world_size)
+        self.sampler = self._build_sampler("train", self.info.rank, self.info.world_size)
         self._val_batches: Optional[list] = None
 
     # ------------------------------------------------------------------ checkpoints
@@ -187,11 +185,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
 
+    def _build_sampler(self, split: str, rank: int, world_size: int):
+        """The task's own sampler if it has one (e.g. priors read code sets), else audio segments."""
+        if hasattr(self.task, "build_sampler"):
+            return self.task.build_sampler(self.cfg, split, rank, world_size)
+        from wavegen.data import build_sampler
+
+        return build_sampler(self.cfg, split, rank, world_size)
+
     def val_batches(self) -> list:
         if self._val_batches is None:
-            from wavegen.data import build_sampler
-
-            sampler = build_sampler(self.cfg, "validation", 0, 1)
+            sampler = self._build_sampler("validation", 0, 1)
             self._val_batches = [
                 _to_device(b, self.info.device) for b in sampler.validation_batches(int(self.cfg.train.val_batches))
             ]
