@@ -78,7 +78,11 @@ def tiny_maestro(tmp_path):
             for i, row in enumerate(rows):
                 if row.get("audio_filename"):
                     rate = 44100 if i % 2 == 0 else 48000
-                    write_sine(root / row["audio_filename"], seconds=float(row.get("duration") or 0.5),
+                    try:
+                        seconds = float(row.get("duration") or 0.5)
+                    except ValueError:  # rows with a deliberately broken duration still get audio
+                        seconds = 0.5
+                    write_sine(root / row["audio_filename"], seconds=seconds,
                                sample_rate=rate, freq=220.0 * (i + 1), channels=2)
         return root
 

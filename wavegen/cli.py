@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "train",
     "sample",
     "recipe",
+    "data",
 ]
 
 

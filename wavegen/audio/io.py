@@ -219,6 +219,22 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def new_file_mode() -> int:
+    """The permission bits ``open()`` would give a new file (0o666 minus the umask).
+
+    ``tempfile.mkstemp`` creates files as 0o600; renamed into place they would
+    be unreadable to the other users of a shared cache or output folder.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
+
+
 def _publish(tmp_name: str, path: Path, overwrite: bool) -> None:
     """Move a finished temporary file to ``path`` in one step."""
     if overwrite:
@@ -258,6 +274,7 @@ def write_audio(path: PathLike, audio: Tensor | np.ndarray, sample_rate: int, ov
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "w+b") as handle:
             sf.write(handle, frames, int(sample_rate), format=fmt, subtype=subtype)
             handle.flush()
