@@ -56,6 +56,15 @@ def test_write_read_round_trip(tmp_path, ext, tolerance):
     assert info.duration == pytest.approx(0.5, abs=0.15)
 
 
+def test_mp3_is_read(tmp_path):
+    if "MP3" not in sf.available_formats():
+        pytest.skip("libsndfile without mp3")
+    sf.write(str(tmp_path / "a.mp3"), sine(1.0, 22050, channels=2), 22050, format="MP3", subtype="MPEG_LAYER_III")
+    audio = read_audio(tmp_path / "a.mp3", SR)
+    assert abs(len(audio) - SR) < 2000
+    assert 435 <= peak_hz(audio.numpy(), SR) <= 450
+
+
 def test_wav_is_16_bit_pcm_and_flac_by_extension(tmp_path):
     write_audio(tmp_path / "a.wav", torch.zeros(100), SR)
     write_audio(tmp_path / "a.flac", torch.zeros(100), SR)

@@ -89,6 +89,56 @@ def test_fluidsynth_renderer_choice(monkeypatch):
     assert renderer.resolve_renderer("auto") == "fluidsynth"
 
 
+def test_fluidsynth_path_with_a_stand_in_program(tmp_path, monkeypatch):
+    """The fluidsynth route end to end (MIDI written by music21, WAV read back), with a fake binary."""
+    from wavegen.data import renderer
+
+    fake = tmp_path / "bin" / "fluidsynth"
+    fake.parent.mkdir()
+    write_sine(tmp_path / "rendered.wav", seconds=0.5, sample_rate=SR, channels=2)
+    # Stand-in: checks it got a MIDI file, then "renders" by copying a stereo WAV to the -F path.
+    fake.write_text(
+        "#!/bin/sh\n"
+        "out=''; prev=''\n"
+        "for a in \"$@\"; do [ \"$prev\" = -F ] && out=\"$a\"; prev=\"$a\"; last=\"$a\"; done\n"
+        "[ \"$(head -c 4 \"$last\")\" = MThd ] || exit 3\n"
+        f"cp {tmp_path / 'rendered.wav'} \"$out\"\n"
+    )
+    fake.chmod(0o755)
+    (tmp_path / "gm.sf2").write_bytes(b"RIFF")
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("WAVEGEN_SOUNDFONT", str(tmp_path / "gm.sf2"))
+    assert renderer.resolve_renderer("auto") == "fluidsynth"
+    audio = renderer.render_fluidsynth([renderer.NoteEvent(0.0, 0.5, 69, 90)], SR)
+    assert len(audio) == SR // 2 and np.abs(audio).max() == pytest.approx(0.89, abs=1e-3)
+
+
+def test_midi_file_holds_the_notes(tmp_path):
+    from music21 import converter
+
+    from wavegen.data.renderer import NoteEvent, write_midi
+
+    notes = [NoteEvent(0.0, 0.5, 60, 80), NoteEvent(0.5, 0.25, 64, 70), NoteEvent(0.5, 1.0, 67, 100)]
+    write_midi(notes, tmp_path / "x.mid")
+    parsed = converter.parse(tmp_path / "x.mid").flatten().notes
+    pitches = sorted(p.midi for el in parsed for p in el.pitches)
+    assert pitches == [60, 64, 67]
+
+
+def test_performance_merges_ties_like_music21():
+    from music21 import corpus
+
+    from wavegen.data.scores import perform
+
+    performance = perform(corpus.parse("bach/bwv66.6"), "bach/bwv66.6", np.random.default_rng(0), tempo_jitter=0.0)
+    reference = corpus.parse("bach/bwv66.6").stripTies().flatten().notes
+    assert len(performance.notes) == sum(len(el.pitches) for el in reference)
+    quarters = sum(float(el.quarterLength) * len(el.pitches) for el in reference)
+    seconds = sum(n.duration for n in performance.notes)
+    assert seconds == pytest.approx(quarters * 60 / performance.tempo_bpm * 0.93, rel=1e-6)
+    assert all(21 <= n.pitch <= 108 and 1 <= n.velocity <= 127 for n in performance.notes)
+
+
 # ----------------------------------------------------------------------------- embedded dataset
 
 TINY = {

@@ -19,13 +19,18 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from wavegen.errors import WavegenError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# torch is imported inside the functions that return tensors: a process that only
+# streams or checks WAVs (a killed generator's survivor, `wavegen data check`
+# workers) starts in a fraction of a second.
 
 PathLike = Union[str, os.PathLike]
 
@@ -175,6 +180,8 @@ def read_audio(path: PathLike, sample_rate: int) -> Tensor:
     Channels are averaged; the rate is converted with
     :func:`wavegen.audio.dsp.resample` (band-limited sinc).
     """
+    import torch
+
     from wavegen.audio.dsp import resample
 
     _check_rate(sample_rate)
@@ -191,8 +198,8 @@ def read_audio(path: PathLike, sample_rate: int) -> Tensor:
 
 def _as_frames(audio: Tensor | np.ndarray) -> np.ndarray:
     """Tensor[T] or Tensor[C, T] -> ndarray[T, C] float32 clipped to [-1, 1]."""
-    if isinstance(audio, Tensor):
-        audio = audio.detach().to("cpu", torch.float32).numpy()
+    if hasattr(audio, "detach"):  # a torch.Tensor, on any device, in any float dtype
+        audio = audio.detach().float().cpu().numpy()
     arr = np.asarray(audio, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr[:, None]
