@@ -115,7 +115,7 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config", explain:
     except Exception as exc:
         if not explain:
             raise
-        raise WavegenError(_explain(exc, overrides)) from None
+        raise WavegenError(_explain(exc, overrides) or f"{type(exc).__name__} while composing the config") from None
     finally:
         GlobalHydra.instance().clear()
 
