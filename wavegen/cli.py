@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "train",
     "sample",
     "recipe",
+    "codeset",
+    "generate",
     "data",
 ]
 

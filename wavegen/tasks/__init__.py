@@ -17,6 +17,8 @@ import importlib
 
 FAMILIES = {
     "wavenet": "wavegen.tasks.wavenet",
+    "prior": "wavegen.tasks.prior",
+    "codes_to_mel": "wavegen.tasks.codes_to_mel",
 }
 
 
