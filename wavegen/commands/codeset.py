@@ -1,0 +1,105 @@
+"""``wavegen codes dump``: encode a dataset (or a lower code set) into a code set for training priors.
+
+::
+
+    # level-1 codes of the configured dataset's train and validation splits
+    wavegen codes dump runs/ae/checkpoints/last.pt -o runs/codes1              # its training data
+    wavegen codes dump runs/ae/checkpoints/last.pt data=maestro -o runs/codes1 # or other data
+    # level-2 codes: encode a level-1 code set with a level-2 autoencoder (family prior, model.upper set)
+    wavegen codes dump runs/ae2/checkpoints/last.pt -o runs/codes2 --from-codeset runs/codes1
+
+Trailing ``KEY=VALUE`` arguments are Hydra overrides choosing the data (``data=maestro``,
+``data.root=...``); without them, the data the autoencoder was trained on is encoded. The manifest is written last, so an interrupted dump is never
+mistaken for a finished one; an existing code set is refused without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from wavegen.errors import WavegenError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("codes", help="code sets: encode a dataset split into codes for training priors")
+    actions = p.add_subparsers(dest="codes_command", metavar="<action>")
+    actions.required = True
+    dump = actions.add_parser("dump", help="encode dataset splits (or a lower code set) into a code set folder",
+                              description=__doc__.split("::")[0].strip())
+    dump.add_argument("checkpoint", help="an autoencoder checkpoint (audio -> codes) or a level-2 autoencoder "
+                      "(family prior with upper codes; needs --from-codeset)")
+    dump.add_argument("-o", "--out", required=True, help="output code set folder")
+    dump.add_argument("overrides", nargs="*", help="Hydra overrides selecting the data (e.g. data=maestro)")
+    dump.add_argument("--split", action="append", dest="splits", metavar="SPLIT",
+                      help="split to encode (repeatable; default: train and validation)")
+    dump.add_argument("--from-codeset", help="encode this code set's codes instead of audio (level 2)")
+    dump.add_argument("--chunk-frames", type=int, default=4096, help="code frames per encoder call (bounds memory)")
+    dump.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    dump.add_argument("--overwrite", action="store_true", help="replace an existing code set")
+    dump.set_defaults(func=run_dump)
+
+
+def run_dump(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from wavegen.hierarchy.codeset import CodeSetWriter, load_codeset
+    from wavegen.train.checkpoint import load_model
+
+    splits = args.splits or ["train", "validation"]
+    if args.chunk_frames < 1:
+        raise WavegenError(f"--chunk-frames must be at least 1, got {args.chunk_frames}")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    model, state = load_model(args.checkpoint, family=("autoencoder", "prior"), device=device)
+    family = state["family"]
+    if family == "prior" and getattr(model, "encode", None) is None:
+        raise WavegenError(f"{args.checkpoint} is a top prior; only autoencoders (level 1 or 2) encode codes")
+    if family == "prior" and not args.from_codeset:
+        raise WavegenError("a level-2 autoencoder encodes level-1 codes: pass --from-codeset DIR")
+    if family == "autoencoder" and args.from_codeset:
+        raise WavegenError("--from-codeset needs a level-2 autoencoder; this checkpoint encodes audio")
+
+    if args.from_codeset:
+        source = load_codeset(args.from_codeset)
+        expected = state["model_config"].get("codes_fingerprint")
+        if expected and expected != source.fingerprint:
+            raise WavegenError(f"{args.checkpoint} was trained on codes of another autoencoder than {source.root}")
+        if source.levels != model.levels:
+            raise WavegenError(f"{source.root} holds levels {source.levels}; the model reads {model.levels}")
+        writer = CodeSetWriter(args.out, model.upper_levels, model.hop, source.sample_rate, model.fingerprint(),
+                               args.checkpoint, args.overwrite)
+        for split in splits:
+            items = source.split_items(split)
+            for item, codes in tqdm(list(zip(items, source.sequences(split))), desc=f"encode {split}",
+                                    dynamic_ncols=True):
+                upper = model.encode(codes.to(device)).cpu()
+                writer.add(split, item.piece, upper, item.num_samples)
+    else:
+        from wavegen.audio.io import read_audio
+        from wavegen.config import compose
+        from wavegen.data import build_dataset
+
+        if args.overrides:
+            cfg = compose(args.overrides)
+        else:  # by default, the data the autoencoder was trained on
+            from omegaconf import OmegaConf
+
+            cfg = OmegaConf.create({k: state["config"][k] for k in ("data", "audio")})
+        sample_rate = int(cfg.audio.sample_rate)
+        if sample_rate != model.sample_rate:
+            raise WavegenError(f"the audio config is at {sample_rate} Hz but the autoencoder at {model.sample_rate} Hz")
+        dataset = build_dataset(cfg.data, cfg.audio, log=print)
+        writer = CodeSetWriter(args.out, model.levels, model.hop, sample_rate, model.fingerprint(),
+                               args.checkpoint, args.overwrite)
+        for split in splits:
+            for item in tqdm(dataset.get(split) or [], desc=f"encode {split}", dynamic_ncols=True):
+                audio = read_audio(item.path, sample_rate)
+                indices = model.encode(audio.to(device), chunk_frames=args.chunk_frames).cpu()
+                writer.add(split, item.piece, indices, audio.numel())
+    codeset = writer.finish()
+    frames = sum(it.frames for it in codeset.items)
+    seconds = sum(it.num_samples for it in codeset.items) / codeset.sample_rate
+    counts = ", ".join(f"{s}: {len(codeset.split_items(s))}" for s in splits)
+    print(f"wrote code set {codeset.root}: {len(codeset.items)} items ({counts}), {seconds:.1f} s, {frames} frames "
+          f"at {codeset.frame_rate:g} frames/s, levels {codeset.levels}")
+    return 0

@@ -1,0 +1,222 @@
+"""Level-by-level decoding in bounded memory: every level is a generator of chunks.
+
+Each function here consumes an iterator of the level above's chunks and yields its
+own, pulling only as many upstream frames as the next chunk needs (plus the few
+frames of look-ahead its non-causal parts read). Chaining them gives one pass from
+the top prior to audio whose memory does not depend on the duration::
+
+    top = sample_top(prior, F_top, ...)                     LongTensor[B, C2, n] chunks
+    lvl1 = decode_codes(level2, top, F_1, ...)              LongTensor[B, C1, n] chunks
+    audio = decode_wavenet(autoencoder, lvl1, N, ...)       Tensor[B, n] chunks in [-1, 1]
+       or  vocode_mel(vocoder, codes_to_mel(c2m, lvl1, ...), N, ...)
+
+Samplers stay pure functions of (model, inputs, schedule, generator): the same seed
+and chunk sizes give the same audio.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Iterator, Optional
+
+import torch
+from torch import Tensor
+
+from wavegen.errors import WavegenError
+
+
+class FrameBuffer:
+    """A sliding window over a stream of Tensor[B, C, n] chunks: frames ``start .. end-1`` are held."""
+
+    def __init__(self, chunks: Iterable[Tensor]):
+        self._chunks = iter(chunks)
+        self._data: Optional[Tensor] = None
+        self.start = 0  # absolute index of the first held frame
+
+    @property
+    def end(self) -> int:
+        return self.start + (0 if self._data is None else self._data.shape[-1])
+
+    def fill_to(self, frame: int) -> None:
+        """Pull chunks until frames up to ``frame - 1`` are held."""
+        while self.end < frame:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                raise WavegenError(f"the level above produced {self.end} frames; {frame} are needed") from None
+            self._data = chunk if self._data is None else torch.cat([self._data, chunk], dim=-1)
+
+    def window(self, lo: int, hi: int) -> Tensor:
+        if lo < self.start or hi > self.end:
+            raise ValueError(f"frames {lo}..{hi} are not held (holding {self.start}..{self.end})")
+        return self._data[..., lo - self.start : hi - self.start]
+
+    def drop_before(self, frame: int) -> None:
+        """Forget frames before ``frame`` (what keeps memory bounded)."""
+        cut = min(max(frame - self.start, 0), 0 if self._data is None else self._data.shape[-1])
+        if cut:
+            self._data = self._data[..., cut:]
+            self.start += cut
+
+
+def sample_conditioned(net, features: Iterable[Tensor], num_steps: int, batch: int = 1,
+                       generator: Optional[torch.Generator] = None, temperature: float = 1.0,
+                       chunk_frames: int = 64, backend: str = "auto") -> Iterator[Tensor]:
+    """Sample a locally conditioned WaveNet, pulling conditioning frames as it goes.
+
+    net: a :class:`~wavegen.models.wavenet.WaveNet` with ``local_hop`` steps per frame;
+    features: Tensor[B, C, n] chunks of conditioning values (at least ceil(num_steps / hop)
+    frames in all). Yields LongTensor[B, <= chunk_frames·hop] tokens, ``num_steps`` in all.
+
+    The per-chunk bias reads ``local_kernel // 2`` frames either side, cut from the
+    buffer, so the result equals conditioning on the whole clip at once.
+    """
+    hop = net.cfg.local_hop
+    ctx = net.cfg.local_kernel // 2
+    total_frames = math.ceil(num_steps / hop)
+    device = next(net.parameters()).device
+    buffer = FrameBuffer(features)
+    state = net.init_state(batch, device)
+    t = 0
+    while t < num_steps:
+        first = t // hop
+        stop = min(first + chunk_frames, total_frames)
+        need = min(stop + ctx, total_frames)
+        buffer.fill_to(need)
+        lo = max(0, first - ctx)
+        window = buffer.window(lo, need).to(device)
+        # A window edge is padded with zeros only where it is the clip's real edge (lo == 0 or
+        # need == total_frames): elsewhere it holds the real neighbouring frames.
+        bias = net.frame_bias(batch, window, None, start=first - lo, stop=stop - lo)
+        n = min(stop * hop, num_steps) - t
+        frame_index = torch.arange(t, t + n, device=device) // hop - first
+        uniforms = torch.rand(n, batch, 2, generator=generator).to(device)
+        tokens, _ = net.step(state, bias, frame_index, uniforms, temperature=temperature, backend=backend)
+        t += n
+        buffer.drop_before(stop - ctx)
+        yield tokens
+
+
+def sample_top(prior, num_frames: int, batch: int = 1, generator: Optional[torch.Generator] = None,
+               temperature: float = 1.0, chunk_frames: int = 256, backend: str = "auto") -> Iterator[Tensor]:
+    """An unconditional :class:`~wavegen.models.prior.CodePrior` -> LongTensor[B, C, n] code chunks."""
+    from wavegen.generate.sampling import generate_tokens
+    from wavegen.hierarchy.joint import from_joint
+
+    for tokens in generate_tokens(prior.net, num_frames, batch_size=batch, temperature=temperature,
+                                  generator=generator, chunk_size=chunk_frames, backend=backend):
+        yield from_joint(tokens, prior.levels)
+
+
+def decode_codes(level2, upper: Iterable[Tensor], num_frames: int, batch: int = 1,
+                 generator: Optional[torch.Generator] = None, temperature: float = 1.0,
+                 chunk_frames: int = 64, backend: str = "auto") -> Iterator[Tensor]:
+    """A level-2 autoencoder's decoder: upper code chunks LongTensor[B, C2, n] -> level-1 LongTensor[B, C1, m]."""
+    from wavegen.hierarchy.joint import from_joint
+
+    features = (level2.upper_values(chunk) for chunk in upper)
+    for tokens in sample_conditioned(level2.net, features, num_frames, batch, generator, temperature,
+                                     chunk_frames, backend):
+        yield from_joint(tokens, level2.levels)
+
+
+def decode_wavenet(autoencoder, codes: Iterable[Tensor], num_samples: int, batch: int = 1,
+                   generator: Optional[torch.Generator] = None, temperature: float = 1.0,
+                   chunk_frames: int = 64, backend: str = "auto") -> Iterator[Tensor]:
+    """The level-1 autoencoder's WaveNet decoder: code chunks LongTensor[B, C1, n] -> audio Tensor[B, m]."""
+    features = (autoencoder.decode_codes(chunk.to(next(autoencoder.parameters()).device)) for chunk in codes)
+    head = autoencoder.decoder.head
+    for tokens in sample_conditioned(autoencoder.decoder, features, num_samples, batch, generator, temperature,
+                                     chunk_frames, backend):
+        yield head.decode(tokens).float()
+
+
+def codes_to_mel(model, codes: Iterable[Tensor], num_samples: int, chunk_frames: int = 256) -> Iterator[Tensor]:
+    """Level-1 code chunks -> log-mel chunks Tensor[B, n_mels, m] for ``num_samples`` of audio.
+
+    Yields :meth:`~wavegen.models.codes_to_mel.CodesToMel.num_mel_frames` frames in all (one
+    more than the audio needs, so the vocoder's output covers every sample). The model is
+    non-causal: each chunk is computed from a window with ``model.context`` frames either side.
+    """
+    total_codes = model.num_code_frames(num_samples)
+    total_mel = model.num_mel_frames(num_samples)
+    ratio, ctx = model.ratio, model.context
+    device = next(model.parameters()).device
+    buffer = FrameBuffer(codes)
+    next_mel, a = 0, 0
+    with torch.no_grad():
+        while next_mel < total_mel:
+            b = min(a + chunk_frames, total_codes)
+            need = min(b + ctx, total_codes)
+            buffer.fill_to(need)
+            lo = max(0, a - ctx)
+            out = model.per_frame(model.code_values(buffer.window(lo, need).to(device)))[..., a - lo : b - lo]
+            # Mel frame m reads code frame min(ratio·m, last): the frame its centre falls in.
+            stop_mel = total_mel if b == total_codes else min(total_mel, -(-b // ratio))
+            picks = torch.clamp(torch.arange(next_mel, stop_mel, device=device) * ratio, max=total_codes - 1) - a
+            if picks.numel():
+                yield out[..., picks]
+            next_mel, a = stop_mel, b
+            buffer.drop_before(a - ctx)
+
+
+def vocode_mel(vocoder, mels: Iterable[Tensor], num_frames: int, num_samples: int, schedule,
+               generator: Optional[torch.Generator] = None, chunk_frames: int = 128,
+               overlap_frames: int = 16) -> Iterator[Tensor]:
+    """Stream log-mel chunks through the diffusion vocoder: yields Tensor[B, n], ``num_samples`` in all.
+
+    Windows of ``chunk_frames`` mel frames overlap by ``overlap_frames``; in each overlap
+    the outer quarters are dropped (the network saw zero padding there) and the middle
+    half is crossfaded linearly, as in :func:`wavegen.diffusion.samplers.vocode_stream`.
+    ``num_frames`` mel frames must describe at least ``num_samples`` samples.
+    """
+    from wavegen.diffusion.noise import PositionalNoise
+    from wavegen.diffusion.samplers import reverse_process
+    from wavegen.diffusion.schedules import schedule_from
+
+    if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
+        raise WavegenError(f"need chunk_frames >= 2 and 0 <= overlap_frames <= chunk_frames / 2, "
+                           f"got {chunk_frames} and {overlap_frames}")
+    hop = vocoder.hop_length
+    if (num_frames - 1) * hop < num_samples:
+        raise WavegenError(f"{num_frames} mel frames describe {(num_frames - 1) * hop} samples, need {num_samples}")
+    schedule = schedule_from(schedule)
+    p = next(vocoder.parameters())
+    buffer = FrameBuffer(mels)
+    noise = None
+
+    def run(start: int, end: int) -> Tensor:
+        nonlocal noise
+        buffer.fill_to(end)
+        mel = buffer.window(start, end).to(device=p.device, dtype=p.dtype)
+        if noise is None:
+            noise = PositionalNoise.from_generator(generator, mel.shape[0], p.device, p.dtype)
+        with torch.inference_mode():
+            return reverse_process(vocoder, mel, schedule, noise, start * hop)
+
+    fade = overlap_frames // 2 * hop
+    margin = (overlap_frames * hop - fade) // 2
+    ramp = torch.linspace(0.0, 1.0, fade + 2, device=p.device, dtype=p.dtype)[1:-1] if fade else None
+    emitted = 0
+    start, end = 0, min(chunk_frames, num_frames)
+    prev, prev_offset = run(start, end), 0
+    while end < num_frames and emitted < num_samples:
+        start += chunk_frames - overlap_frames
+        end = min(start + chunk_frames, num_frames)
+        cur, cur_offset = run(start, end), start * hop
+        buffer.drop_before(start)
+        fade_start = cur_offset + margin
+        fade_end = fade_start + fade
+        pieces = [prev[:, emitted - prev_offset : fade_start - prev_offset]]
+        if fade:
+            a = prev[:, fade_start - prev_offset : fade_end - prev_offset]
+            b = cur[:, fade_start - cur_offset : fade_end - cur_offset]
+            pieces.append(a * (1 - ramp) + b * ramp)
+        piece = torch.cat(pieces, dim=1)[:, : max(num_samples - emitted, 0)]
+        if piece.shape[1]:
+            yield piece.float()
+        emitted = min(fade_end, num_samples)
+        prev, prev_offset = cur, cur_offset
+    tail = prev[:, emitted - prev_offset : num_samples - prev_offset]
+    if tail.shape[1]:
+        yield tail.float()

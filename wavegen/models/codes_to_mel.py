@@ -1,0 +1,98 @@
+"""Codes -> mel: a small non-causal conv net predicting the log-mel of the audio from level-1 codes.
+
+The fast way down to audio: instead of sampling the level-1 WaveNet decoder one
+sample at a time, predict the audio's log-mel from its codes in one parallel pass
+and hand it to the diffusion vocoder::
+
+    level-1 code indices LongTensor[B, C, F]   (F = ceil(T / hop))
+      -> grid values Tensor[B, C, F]
+      -> conv k=3, residual units (dilated, non-causal), 1x1     Tensor[B, n_mels, F], one prediction per code frame
+      -> mel frame m reads code frame min(ratio·m, F-1)          Tensor[B, n_mels, M]
+
+``ratio = mel_hop / hop`` code frames per mel frame (4 for hop 64 and mel hop 256).
+Mel frames are centred (frame ``m`` around sample ``m·mel_hop``), which is the start
+of code frame ``ratio·m``; the residual units' context covers the rest of the window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wavegen.codes.quantiser import ScalarQuantiser
+from wavegen.models.encoder import ResidualUnit
+
+
+@dataclass
+class CodesToMelConfig:
+    levels: list[int] = field(default_factory=lambda: [5, 5, 5])  # level-1 codes (must match the autoencoder)
+    hop: int = 64  # audio samples per code frame
+    sample_rate: int = 16000
+    n_mels: int = 80
+    mel_hop: int = 256
+    width: int = 64
+    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 1, 2, 4, 8])
+    mel_mean: float = -6.0  # the output starts near the data's mean log-mel
+
+    @classmethod
+    def from_mapping(cls, cfg) -> "CodesToMelConfig":
+        from wavegen.errors import WavegenError
+        from wavegen.models.autoencoder import _dataclass_from, _plain
+
+        top = dict(_plain(cfg))
+        for key in ("family", "name"):
+            top.pop(key, None)
+        result = _dataclass_from(cls, top, "codes_to_mel")
+        result.levels = [int(v) for v in result.levels]
+        if result.mel_hop % result.hop:
+            raise WavegenError(f"codes_to_mel mel_hop {result.mel_hop} must be a multiple of the code hop {result.hop}")
+        return result
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CodesToMel(nn.Module):
+    def __init__(self, cfg: CodesToMelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.quantiser = ScalarQuantiser(cfg.levels)  # index -> grid value only
+        self.input = nn.Conv1d(len(cfg.levels), cfg.width, 3, padding=1)
+        self.units = nn.Sequential(*[ResidualUnit(cfg.width, 3, d) for d in cfg.dilations])
+        self.output = nn.Conv1d(cfg.width, cfg.n_mels, 1)
+
+    @property
+    def ratio(self) -> int:
+        return self.cfg.mel_hop // self.cfg.hop
+
+    @property
+    def context(self) -> int:
+        """Code frames on either side that influence one output frame."""
+        return 1 + sum(self.cfg.dilations)
+
+    def num_code_frames(self, num_samples: int) -> int:
+        return math.ceil(num_samples / self.cfg.hop)
+
+    def num_mel_frames(self, num_samples: int) -> int:
+        """Mel frames whose vocoded audio, (M-1)·mel_hop samples, covers ``num_samples``."""
+        return math.ceil(num_samples / self.cfg.mel_hop) + 1
+
+    def code_values(self, indices: Tensor) -> Tensor:
+        """LongTensor[B, C, F] -> grid values Tensor[B, C, F]."""
+        self.quantiser.check_indices(indices)
+        return self.quantiser.indices_to_values(indices).to(self.output.weight.dtype)
+
+    def per_frame(self, values: Tensor) -> Tensor:
+        """Tensor[B, C, F] code values -> Tensor[B, n_mels, F] log-mel predicted at every code frame."""
+        h = self.units(self.input(values))
+        return self.output(F.silu(h)) + self.cfg.mel_mean
+
+    def forward(self, indices: Tensor, mel_frames: int) -> Tensor:
+        """LongTensor[B, C, F] -> Tensor[B, n_mels, mel_frames] (frame m from code frame min(ratio·m, F-1))."""
+        out = self.per_frame(self.code_values(indices))
+        picks = torch.clamp(torch.arange(mel_frames, device=out.device) * self.ratio, max=out.shape[-1] - 1)
+        return out[..., picks]
