@@ -13,10 +13,18 @@ code values z: Tensor[B, C, F]. Three kinds, each averaged over frame pairs:
 
 Which weight gives a wanted event rate depends on the data, the model and the
 training stage, so :class:`RateController` adjusts it every step: an integral
-controller in log space that multiplies the weight by ``exp(gain · e)`` with
-``e = log(measured / target)`` clipped to [-1, 1]. Working on the log keeps the
-weight positive and makes the step relative, so one gain suits weights that span
-orders of magnitude. Its state lives in buffers, so checkpoints resume it exactly.
+controller in log space that multiplies the weight by ``exp(gain · e)`` with the
+relative error ``e = (measured − target) / target`` clipped to [-1, 1]. Working on
+the log keeps the weight positive and makes the step relative, so one gain suits
+weights that span orders of magnitude. The error is linear in the rate (not its
+log) so that the weight settles where the *arithmetic* mean of the noisy per-batch
+rates meets the target, which is what an average event rate means. Its state lives
+in buffers, so checkpoints resume it exactly.
+
+Early in training the decoder does not use the codes yet; they then change rarely
+whatever the weight, and a controller would wind the weight down for nothing (and
+overshoot once the codes come alive). ``warmup`` handles that: the weight ramps up
+linearly from 0 over that many steps, and control starts when the ramp ends.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ class RateController(nn.Module):
         gain: float = 0.02,
         min_weight: float = 1e-4,
         max_weight: float = 1e3,
+        warmup: int = 0,
         rate_smoothing: float = 0.98,
     ):
         super().__init__()
@@ -82,6 +91,9 @@ class RateController(nn.Module):
         self.gain = float(gain)
         self.min_weight = float(min_weight)
         self.max_weight = float(max_weight)
+        if warmup < 0:
+            raise ValueError(f"the controller warm-up must not be negative, got {warmup}")
+        self.warmup = int(warmup)
         self.rate_smoothing = float(rate_smoothing)
         # float64: thousands of small relative steps must not drift through rounding.
         initial_log = math.log(initial_weight) if initial_weight > 0 else 0.0
@@ -94,9 +106,14 @@ class RateController(nn.Module):
         return self.target is not None
 
     @property
+    def ramp(self) -> float:
+        """Warm-up factor: rises linearly from 0 to 1 over the first ``warmup`` updates."""
+        return min(1.0, int(self.updates) / self.warmup) if self.warmup else 1.0
+
+    @property
     def weight(self) -> float:
         """The current slowness weight (0 when the penalty is off)."""
-        return float(torch.exp(self.log_weight)) if self.penalised else 0.0
+        return self.ramp * float(torch.exp(self.log_weight)) if self.penalised else 0.0
 
     @torch.no_grad()
     def update(self, measured_rate: float) -> float:
@@ -105,13 +122,14 @@ class RateController(nn.Module):
         beta = self.rate_smoothing if int(self.updates) > 0 else 0.0
         self.rate_ema.mul_(beta).add_((1 - beta) * measured_rate)
         self.updates.add_(1)
-        if self.enabled:
-            # A rate of zero would give log(0); a floor of 1 % of the target still says "far too slow".
-            error = math.log(max(measured_rate, 0.01 * self.target) / self.target)
-            error = min(max(error, -1.0), 1.0)
+        # No control during the warm-up: codes that the decoder does not use yet change rarely
+        # whatever the weight, and integrating that error would wind the weight down for nothing.
+        if self.enabled and int(self.updates) > self.warmup:
+            error = min(max((measured_rate - self.target) / self.target, -1.0), 1.0)
             new_log = float(self.log_weight) + self.gain * error
             self.log_weight.fill_(min(max(new_log, math.log(self.min_weight)), math.log(self.max_weight)))
         return self.weight
 
     def extra_repr(self) -> str:
-        return f"target={self.target}, gain={self.gain}, weight range=[{self.min_weight}, {self.max_weight}]"
+        return (f"target={self.target}, gain={self.gain}, weight range=[{self.min_weight}, {self.max_weight}], "
+                f"warmup={self.warmup}")

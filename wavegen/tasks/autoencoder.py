@@ -1,0 +1,132 @@
+"""Training the WaveNet autoencoder: decoder NLL + slowness + margin, with rate control.
+
+Per step (teacher forcing)::
+
+    loss = NLL(decoder | codes)  +  w_t · slowness(code values)  +  margin_weight · margin
+
+``w_t`` comes from the model's :class:`~wavegen.codes.slowness.RateController`,
+which is updated after every training step from the batch's measured event rate
+(frames where any channel changes, per second). Its state lives in the model's
+buffers, so it is saved in the checkpoint and a resumed run continues exactly;
+the EMA copy follows those buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from wavegen.codes.slowness import slowness_penalty
+from wavegen.codes.stats import events_per_second, rate_statistics
+from wavegen.models.autoencoder import AutoencoderConfig, WaveNetAutoencoder
+
+
+def build_model(model_config: dict) -> WaveNetAutoencoder:
+    return WaveNetAutoencoder(AutoencoderConfig.from_mapping(model_config))
+
+
+def _core(model: nn.Module) -> WaveNetAutoencoder:
+    return model.module if hasattr(model, "module") else model
+
+
+def _mean_across_ranks(value: Tensor) -> Tensor:
+    """The controller must see the same rate on every rank, or the ranks' weights drift apart."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        value = value.clone()
+        torch.distributed.all_reduce(value)
+        value /= torch.distributed.get_world_size()
+    return value
+
+
+class AutoencoderTask:
+    family = "autoencoder"
+
+    def __init__(self, cfg):
+        from omegaconf import OmegaConf
+
+        from wavegen.errors import WavegenError
+
+        self.model_cfg = AutoencoderConfig.from_mapping(cfg.model)
+        if self.model_cfg.sample_rate != int(cfg.audio.sample_rate):
+            raise WavegenError(f"model.sample_rate {self.model_cfg.sample_rate} differs from "
+                               f"audio.sample_rate {cfg.audio.sample_rate}")
+        self.model = WaveNetAutoencoder(self.model_cfg)
+        self.audio = OmegaConf.to_container(cfg.audio, resolve=True)
+        self.media_seconds = float(cfg.train.get("media_seconds", 0.5))
+
+    def model_config(self) -> dict:
+        return {"family": self.family, **self.model_cfg.to_dict()}
+
+    # ------------------------------------------------------------------ losses
+
+    def terms(self, model: nn.Module, audio: Tensor) -> dict[str, Tensor]:
+        """Every loss term of one batch Tensor[B, T] (scalars, with gradients), plus the codes."""
+        core = _core(model)
+        out = model(audio)
+        nll = core.decoder.head.nll(out.logits, out.targets).mean()
+        slowness = slowness_penalty(out.codes.continuous.float(), core.cfg.slowness.kind)
+        return {"nll": nll, "slowness": slowness, "margin": out.codes.margin.float(), "indices": out.codes.indices}
+
+    def loss(self, model: nn.Module, batch) -> tuple[Tensor, dict[str, float]]:
+        core = _core(model)
+        t = self.terms(model, batch["audio"])
+        weight = core.controller.weight  # the weight this step is charged with
+        loss = t["nll"] + weight * t["slowness"] + core.cfg.margin_weight * t["margin"]
+        rate = _mean_across_ranks(events_per_second(t["indices"], core.hop, core.sample_rate))
+        if model.training:
+            core.controller.update(float(rate))
+        return loss, {
+            "bits_per_sample": t["nll"].item() / math.log(2),
+            "slowness": t["slowness"].item(),
+            "slowness_weight": weight,
+            "margin": t["margin"].item(),
+            "events_per_second": float(rate),
+            "events_per_second_ema": float(core.controller.rate_ema),
+        }
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, batches: Iterable) -> dict[str, float]:
+        """``val_loss``: decoder NLL in nats per sample (the slowness term is left out: its weight moves)."""
+        core = _core(model)
+        nll_total, samples, codes = 0.0, 0, []
+        for batch in batches:
+            t = self.terms(model, batch["audio"])
+            nll_total += t["nll"].item() * batch["audio"].numel()
+            samples += batch["audio"].numel()
+            codes.extend(t["indices"].cpu())
+        nll = nll_total / max(samples, 1)
+        stats = rate_statistics(codes, core.levels, core.hop, core.sample_rate)
+        return {
+            "val_loss": nll,
+            "val_bits_per_sample": nll / math.log(2),
+            "val_events_per_second": stats.events_per_second,
+            "val_code_bits_per_second": stats.bits_per_second_naive,
+            "val_code_bits_per_second_entropy": stats.bits_per_second_entropy,
+        }
+
+    @torch.no_grad()
+    def media(self, model: nn.Module, batch) -> dict:
+        """A short reconstruction (sampled) and a picture of the codes against the spectrogram."""
+        from wavegen.audio.dsp import AudioConfig
+        from wavegen.audio.plots import spectrogram_image
+        from wavegen.codes.plots import codes_image
+
+        core = _core(model)
+        audio_cfg = AudioConfig.from_mapping(self.audio)
+        n = min(int(self.media_seconds * core.sample_rate), batch["audio"].shape[-1])
+        clip = batch["audio"][:1, :n]
+        indices = core.encode(clip)
+        recon = core.decode(indices, n, generator=torch.Generator().manual_seed(0))[0].cpu()
+        return {
+            "audio/original": clip[0].cpu(),
+            "audio/reconstruction": recon,
+            "image/codes": codes_image(clip[0].cpu(), indices[0], core.levels, core.hop, audio_cfg),
+            "image/reconstruction_spectrogram": spectrogram_image(recon, audio_cfg),
+        }
+
+
+def build_task(cfg) -> AutoencoderTask:
+    return AutoencoderTask(cfg)
