@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "train",
     "sample",
     "recipe",
+    "codes",
     "codeset",
     "generate",
     "data",

@@ -17,6 +17,7 @@ import importlib
 
 FAMILIES = {
     "wavenet": "wavegen.tasks.wavenet",
+    "autoencoder": "wavegen.tasks.autoencoder",
     "prior": "wavegen.tasks.prior",
     "codes_to_mel": "wavegen.tasks.codes_to_mel",
 }
