@@ -42,6 +42,9 @@ def _add_arguments(p: argparse.ArgumentParser, for_recipe: bool = False) -> None
     p.add_argument("--vocoder-steps", type=int, default=6, help="diffusion steps when the vocoder has no searched schedule")
     p.add_argument("--backend", default="auto", help="kernel backend: auto, reference, cpu, cuda")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: batch-1 sampling is a chain of small ops that extra "
+                   "threads only slow down with synchronisation; 0 keeps torch's default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
@@ -94,10 +97,18 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--chunk-frames must be at least 1, got {args.chunk_frames}")
     if args.temperature < 0:
         raise WavegenError(f"--temperature must not be negative, got {args.temperature}")
+    if args.threads < 0:
+        raise WavegenError(f"--threads must not be negative, got {args.threads}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     h = load_hierarchy(args.prior, args.level1, args.level2, args.codes_to_mel, args.vocoder,
                        args.down or "wavenet", device)
-    generate_to_files(h, Path(args.out), seconds, seed=args.seed or 0, overwrite=args.overwrite,
-                      temperature=args.temperature, progress=not args.no_progress, chunk_frames=args.chunk_frames,
-                      vocoder_steps=args.vocoder_steps, backend=args.backend)
+    previous_threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:  # restored afterwards: a recipe runs later stages in this same process
+        generate_to_files(h, Path(args.out), seconds, seed=args.seed or 0, overwrite=args.overwrite,
+                          temperature=args.temperature, progress=not args.no_progress,
+                          chunk_frames=args.chunk_frames, vocoder_steps=args.vocoder_steps, backend=args.backend)
+    finally:
+        torch.set_num_threads(previous_threads)
     return 0
