@@ -123,3 +123,20 @@ def test_prior_task_refuses_a_mismatched_code_set(tmp_path):
     task = build_task(cfg)
     with pytest.raises(WavegenError, match="set model.levels and model.hop to match"):
         task.build_sampler(cfg, "train")
+
+
+def test_level2_autoencoder_on_audio_trains_against_level1_codes(tmp_path):
+    """The alternative level 2: upper codes from the audio, level-1 codes (the targets) from level 1."""
+    from wavegen.hierarchy.randomised import build_random_hierarchy
+
+    level1 = build_random_hierarchy(tmp_path, "debug")["level1"]
+    cfg = compose(["model=prior/level2_audio_debug", f"+autoencoder={level1}", "data=embedded_debug",
+                   "train.segment_length=32", "train.batch_size=2"])
+    task = build_task(cfg)
+    batch = task.build_sampler(cfg, "train").batch(0)
+    assert batch["audio"].shape == (2, 32 * 16)  # window frames x level-1 hop
+    loss, metrics = task.loss(task.model, batch)
+    loss.backward()
+    assert math.isfinite(loss.item()) and metrics["bits_per_frame"] > 0
+    assert task.model.encode(batch["audio"]).shape == (2, 2, 32 // 4)
+    assert task.model_config()["codes_fingerprint"] == task.autoencoder.fingerprint().hex()

@@ -54,10 +54,12 @@ def run_dump(args: argparse.Namespace) -> int:
     family = state["family"]
     if family == "prior" and getattr(model, "encode", None) is None:
         raise WavegenError(f"{args.checkpoint} is a top prior; only autoencoders (level 1 or 2) encode codes")
-    if family == "prior" and not args.from_codeset:
-        raise WavegenError("a level-2 autoencoder encodes level-1 codes: pass --from-codeset DIR")
-    if family == "autoencoder" and args.from_codeset:
-        raise WavegenError("--from-codeset needs a level-2 autoencoder; this checkpoint encodes audio")
+    reads_audio = family == "autoencoder" or model.reads_audio
+    if not reads_audio and not args.from_codeset:
+        raise WavegenError("this level-2 autoencoder encodes level-1 codes: pass --from-codeset DIR")
+    if reads_audio and args.from_codeset:
+        raise WavegenError("--from-codeset needs a level-2 autoencoder on codes; this checkpoint encodes audio")
+    levels = model.upper_levels if family == "prior" else model.levels
 
     if args.from_codeset:
         source = load_codeset(args.from_codeset)
@@ -86,15 +88,18 @@ def run_dump(args: argparse.Namespace) -> int:
 
             cfg = OmegaConf.create({k: state["config"][k] for k in ("data", "audio")})
         sample_rate = int(cfg.audio.sample_rate)
-        if sample_rate != model.sample_rate:
-            raise WavegenError(f"the audio config is at {sample_rate} Hz but the autoencoder at {model.sample_rate} Hz")
+        if sample_rate != int(state["audio"]["sample_rate"]):
+            raise WavegenError(f"the audio config is at {sample_rate} Hz but the model at {state['audio']['sample_rate']} Hz")
         dataset = build_dataset(cfg.data, cfg.audio, log=print)
-        writer = CodeSetWriter(args.out, model.levels, model.hop, sample_rate, model.fingerprint(),
+        writer = CodeSetWriter(args.out, levels, model.hop, sample_rate, model.fingerprint(),
                                args.checkpoint, args.overwrite)
         for split in splits:
             for item in tqdm(dataset.get(split) or [], desc=f"encode {split}", dynamic_ncols=True):
                 audio = read_audio(item.path, sample_rate)
-                indices = model.encode(audio.to(device), chunk_frames=args.chunk_frames).cpu()
+                if family == "autoencoder":
+                    indices = model.encode(audio.to(device), chunk_frames=args.chunk_frames).cpu()
+                else:  # a level-2 autoencoder on audio (whole item at once: its encoder is small)
+                    indices = model.encode(audio.to(device)).cpu()
                 writer.add(split, item.piece, indices, audio.numel())
     codeset = writer.finish()
     frames = sum(it.frames for it in codeset.items)

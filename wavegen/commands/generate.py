@@ -38,7 +38,7 @@ def _add_arguments(p: argparse.ArgumentParser, for_recipe: bool = False) -> None
     p.add_argument("--seconds", type=float, default=None, help="seconds to generate (default 10)")
     p.add_argument("--seed", type=int, default=None, help="seeds every level's sampling (default 0)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of every level; 0 is greedy")
-    p.add_argument("--chunk-frames", type=int, default=64, help="code frames decoded per step (bounds memory)")
+    p.add_argument("--chunk-frames", type=int, default=256, help="code frames decoded per step (bounds memory)")
     p.add_argument("--vocoder-steps", type=int, default=6, help="diffusion steps when the vocoder has no searched schedule")
     p.add_argument("--backend", default="auto", help="kernel backend: auto, reference, cpu, cuda")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")

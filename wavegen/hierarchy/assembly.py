@@ -182,7 +182,7 @@ class Progress:
 
 def generate_audio(h: Hierarchy, num_samples: int, seed: int = 0, temperature: float = 1.0,
                    on_codes: Optional[Callable[[str, Tensor], None]] = None, progress: Optional[Progress] = None,
-                   chunk_frames: int = 64, vocoder_steps: int = 6, backend: str = "auto") -> Iterator[Tensor]:
+                   chunk_frames: int = 256, vocoder_steps: int = 6, backend: str = "auto") -> Iterator[Tensor]:
     """Sample the hierarchy top-down; yields audio Tensor[n] chunks, exactly ``num_samples`` in all.
 
     on_codes(level_name, LongTensor[C, n]) sees every code chunk on its way down (to save it).
@@ -262,7 +262,7 @@ def output_paths(wav: Path, h: Hierarchy) -> dict[str, Path]:
 
 
 def generate_to_files(h: Hierarchy, wav: Path, seconds: float, seed: int = 0, overwrite: bool = False,
-                      temperature: float = 1.0, progress: bool = True, chunk_frames: int = 64,
+                      temperature: float = 1.0, progress: bool = True, chunk_frames: int = 256,
                       vocoder_steps: int = 6, backend: str = "auto", log: Callable[[str], None] = print) -> dict:
     """Generate ``seconds`` of audio into ``wav`` (+ .png, .json, .<level>.npy); returns the summary.
 

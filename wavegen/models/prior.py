@@ -39,6 +39,8 @@ from wavegen.hierarchy.joint import MAX_JOINT_CLASSES, joint_classes, to_joint
 from wavegen.models.encoder import ResidualUnit
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 
+UPPER_INPUTS = ("codes", "audio")
+
 # WaveNet options the prior decides itself: the head is a plain softmax over joint classes.
 _OWNED = ("head", "classes", "companding", "local_channels", "local_hop")
 
@@ -52,6 +54,8 @@ class UpperCodesConfig:
     width: int = 64  # encoder channels
     dilations: list[int] = field(default_factory=lambda: [1, 2, 4])  # residual units before the downsampling
     frame_dilations: list[int] = field(default_factory=lambda: [1, 2])  # and after it, at the upper rate
+    input: str = "codes"  # codes: encode level-1 code values | audio: encode the audio at hop x stride
+    audio_encoder: dict = field(default_factory=dict)  # EncoderConfig options when input is audio
 
 
 @dataclass
@@ -95,6 +99,8 @@ class PriorConfig:
         if self.upper is not None:
             if self.upper.stride < 1 or any(not 2 <= v <= 255 for v in self.upper.levels):
                 raise WavegenError(f"upper codes need stride >= 1 and 2..255 levels, got {self.upper}")
+            if self.upper.input not in UPPER_INPUTS:
+                raise WavegenError(f"unknown upper.input {self.upper.input!r}; choose one of {UPPER_INPUTS}")
 
     @property
     def classes(self) -> int:
@@ -176,7 +182,13 @@ class CodeAutoencoder(nn.Module):
             raise ValueError("a CodeAutoencoder needs an 'upper' codes config")
         self.cfg = cfg
         self.lower_quantiser = ScalarQuantiser(cfg.levels)  # only for index -> grid value
-        self.encoder = CodeEncoder(len(cfg.levels), cfg.upper)
+        if cfg.upper.input == "audio":
+            from wavegen.models.encoder import Encoder, EncoderConfig
+
+            enc = EncoderConfig(**dict(cfg.upper.audio_encoder or {}))
+            self.encoder = Encoder(enc, len(cfg.upper.levels), cfg.hop * cfg.upper.stride)
+        else:
+            self.encoder = CodeEncoder(len(cfg.levels), cfg.upper)
         self.quantiser = ScalarQuantiser(cfg.upper.levels)
         self.net = WaveNet(cfg.wavenet_config())
 
@@ -203,30 +215,41 @@ class CodeAutoencoder(nn.Module):
         extra = -indices.shape[-1] % self.stride
         return torch.cat([indices, indices[..., -1:].expand(*indices.shape[:-1], extra)], dim=-1) if extra else indices
 
-    def quantise(self, indices: Tensor):
-        """LongTensor[B, C1, F] -> :class:`~wavegen.codes.quantiser.Quantised` upper codes (with gradients)."""
-        values = self.lower_quantiser.indices_to_values(self._pad(indices)).float()
+    @property
+    def reads_audio(self) -> bool:
+        return self.cfg.upper.input == "audio"
+
+    def quantise(self, source: Tensor):
+        """Upper codes (with gradients) from level-1 codes LongTensor[B, C1, F] or, for
+        ``input: audio``, from audio Tensor[B, T] -> :class:`~wavegen.codes.quantiser.Quantised`."""
+        if self.reads_audio:
+            extra = -source.shape[-1] % self.hop
+            audio = F.pad(source.float(), (0, extra)) if extra else source.float()
+            return self.quantiser(self.encoder(audio))
+        values = self.lower_quantiser.indices_to_values(self._pad(source)).float()
         return self.quantiser(self.encoder(values))
 
     @torch.no_grad()
-    def encode(self, indices: Tensor) -> Tensor:
-        """LongTensor[B, C1, F] (or [C1, F]) level-1 codes -> LongTensor[B, C2, ceil(F / stride)] (or [C2, F2])."""
-        squeeze = indices.dim() == 2
-        out = self.quantise(indices[None] if squeeze else indices).indices
+    def encode(self, source: Tensor) -> Tensor:
+        """Level-1 codes LongTensor[B, C1, F] (or [C1, F]), or audio Tensor[B, T] (or [T]) for
+        ``input: audio`` -> upper codes LongTensor[B, C2, F2] (or [C2, F2]), F2 = ceil(F / stride)."""
+        squeeze = source.dim() == (1 if self.reads_audio else 2)
+        out = self.quantise(source[None] if squeeze else source).indices
         return out[0] if squeeze else out
 
     def upper_values(self, upper_indices: Tensor) -> Tensor:
         """LongTensor[B, C2, F2] -> grid values Tensor[B, C2, F2] (the decoder's conditioning)."""
         return self.quantiser.indices_to_values(upper_indices).to(next(self.parameters()).dtype)
 
-    def forward(self, tokens: Tensor, codes: Tensor) -> Tensor:
-        """Teacher forcing. tokens: LongTensor[B, T+1] joint level-1 indices; codes: LongTensor[B, C1, T+1].
+    def forward(self, tokens: Tensor, codes: Tensor, audio: Optional[Tensor] = None) -> Tensor:
+        """Teacher forcing. tokens: LongTensor[B, T+1] joint level-1 indices; codes: LongTensor[B, C1, T+1];
+        audio: Tensor[B, T·hop] under frames 1..T (``input: audio`` only).
 
         The upper codes are computed from frames 1..T (the ones predicted); returns logits
         Tensor[B, K, T] for those frames given the frames before them and the upper codes.
         """
-        target_codes = codes[..., 1:]
-        upper = self.quantise(target_codes).values.to(self.net.embed.weight.dtype)
+        source = audio if self.reads_audio else codes[..., 1:]
+        upper = self.quantise(source).values.to(self.net.embed.weight.dtype)
         return self.net(tokens[:, :-1], local=upper)
 
     def fingerprint(self) -> bytes:

@@ -47,6 +47,27 @@ class PriorTask:
         self.model = build_prior(self.model_cfg)
         self.codeset_path = cfg.get("codeset")
         self._codeset = None
+        # A level-2 autoencoder that reads audio learns from audio batches, with level-1 codes
+        # from this frozen autoencoder (top-level key ``autoencoder``) instead of a code set.
+        self.reads_audio = self.model_cfg.upper is not None and self.model_cfg.upper.input == "audio"
+        self.autoencoder_path = cfg.get("autoencoder")
+        self._autoencoder = None
+
+    @property
+    def autoencoder(self):
+        if self._autoencoder is None:
+            from wavegen.train.checkpoint import load_model
+
+            if not self.autoencoder_path:
+                raise WavegenError("a level-2 autoencoder on audio needs the level-1 one: pass autoencoder=CKPT")
+            model, _ = load_model(self.autoencoder_path, family="autoencoder")
+            if (model.levels, model.hop) != (self.model_cfg.levels, self.model_cfg.hop):
+                raise WavegenError(f"{self.autoencoder_path} has levels {model.levels} at hop {model.hop}; set "
+                                   "model.levels and model.hop to match")
+            for p in model.parameters():
+                p.requires_grad_(False)
+            self._autoencoder = model
+        return self._autoencoder
 
     # ------------------------------------------------------------------ data
 
@@ -72,6 +93,19 @@ class PriorTask:
     def build_sampler(self, cfg, split: str, rank: int = 0, world_size: int = 1):
         from wavegen.hierarchy.codeset import CodeSetSampler
 
+        if self.reads_audio:
+            from omegaconf import OmegaConf
+
+            from wavegen.data import build_sampler
+
+            frames = int(cfg.train.segment_length)
+            if frames % self.model_cfg.upper.stride:
+                raise WavegenError(f"train.segment_length {frames} (code frames) must be a multiple of the "
+                                   f"upper stride {self.model_cfg.upper.stride}")
+            audio_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+            audio_cfg.train.segment_length = frames * self.model_cfg.hop  # audio samples under the window
+            return build_sampler(audio_cfg, split, rank, world_size)
+
         codeset = self.codeset
         sequences = codeset.sequences(split)
         if not sequences and split == "validation":
@@ -87,13 +121,27 @@ class PriorTask:
                               rank, world_size, align=stride)
 
     def model_config(self) -> dict:
-        fingerprint = self.codeset.fingerprint if self.codeset_path else None
+        if self.reads_audio:
+            fingerprint = self.autoencoder.fingerprint().hex() if self.autoencoder_path else None
+        else:
+            fingerprint = self.codeset.fingerprint if self.codeset_path else None
         return {"family": self.family, **self.model_cfg.to_dict(), "codes_fingerprint": fingerprint}
 
     # ------------------------------------------------------------------ losses
 
     def nll(self, model: nn.Module, batch) -> Tensor:
         """Mean NLL in nats per predicted frame."""
+        if "audio" in batch:  # a level-2 autoencoder on audio: level-1 codes from the frozen autoencoder
+            from wavegen.hierarchy.joint import to_joint
+
+            audio = batch["audio"]
+            with torch.no_grad():
+                codes = self.autoencoder.to(audio.device).encode(audio)
+            start = torch.zeros(codes.shape[0], 1, dtype=torch.long, device=codes.device)
+            tokens = torch.cat([start, to_joint(codes, self.model_cfg.levels)], dim=1)
+            codes = torch.cat([codes[..., :1], codes], dim=-1)
+            logits = model(tokens, codes, audio)
+            return nn.functional.cross_entropy(logits.float(), tokens[:, 1:])
         tokens = batch["tokens"]
         if isinstance(_core(model), CodeAutoencoder):
             logits = model(tokens, batch["codes"])
@@ -113,7 +161,7 @@ class PriorTask:
     def validate(self, model: nn.Module, batches: Iterable) -> dict[str, float]:
         total, count = 0.0, 0
         for batch in batches:
-            n = batch["tokens"][:, 1:].numel()
+            n = batch["tokens"][:, 1:].numel() if "tokens" in batch else batch["audio"].numel()
             total += self.nll(model, batch).item() * n
             count += n
         nll = total / max(count, 1)

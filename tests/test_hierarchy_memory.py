@@ -1,0 +1,97 @@
+"""Bounded memory: generating 60 s takes no more memory than generating 10 s.
+
+The measurements run in a fresh subprocess. After a 1 s warm-up (kernels loaded,
+allocator primed) a thread samples the resident set size every millisecond while the
+real run generates; we compare the peak of that run with 10 s and with 60 s. A
+pipeline that kept the audio (or anything else proportional to the duration) grows
+by at least 50 s x 16000 x 4 bytes = 3.2 MB more for 60 s than for 10 s: the test
+checks the growth difference stays well below that, and proves it would notice by
+running once with exactly such a leak injected.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys, threading, time
+    import torch
+    torch.set_num_threads(1)
+    from wavegen.hierarchy.assembly import generate_to_files, load_hierarchy
+    from wavegen.hierarchy.randomised import build_random_hierarchy
+
+    folder, size, down, leak = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+    durations = [float(s) for s in sys.argv[5:]]
+    paths = build_random_hierarchy(folder, size)
+    h = load_hierarchy(paths["prior"], paths["level1"], paths["level2"], paths["codes_to_mel"], paths["vocoder"], down)
+    quiet = lambda s: None
+    generate_to_files(h, os.path.join(folder, "warm.wav"), 1.0, progress=False, log=quiet)
+    page = os.sysconf("SC_PAGE_SIZE")
+    rss = lambda: int(open("/proc/self/statm").read().split()[1]) * page
+    if leak:  # what a non-streaming pipeline does: keep every chunk
+        from wavegen.audio.io import StreamingWavWriter
+        kept, write = [], StreamingWavWriter.write
+        def leaky(self, chunk):
+            kept.append(torch.as_tensor(chunk).clone())
+            write(self, chunk)
+        StreamingWavWriter.write = leaky
+    results = []
+    for i, seconds in enumerate(durations):
+        if leak:
+            kept.clear()
+        base = rss()
+        peak = [base]
+        done = threading.Event()
+        def watch():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss())
+                time.sleep(0.001)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        generate_to_files(h, os.path.join(folder, f"out{i}.wav"), seconds, progress=False, log=quiet)
+        done.set()
+        watcher.join()
+        peak[0] = max(peak[0], rss())
+        results.append({"seconds": seconds, "base": base, "peak": peak[0], "growth": peak[0] - base})
+    print(json.dumps(results))
+""")
+
+
+def measure(tmp_path, size: str = "debug", down: str = "wavenet", leak: bool = False) -> tuple[dict, dict]:
+    """Peak RSS while generating 10 s, then 60 s, in one fresh process: (short, long)."""
+    folder = tmp_path / f"{size}_{down}_{int(leak)}"
+    folder.mkdir()
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(folder), size, down, "1" if leak else "0", "10", "60"],
+                         capture_output=True, text=True, check=True, timeout=900)
+    short, long = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{size} {down} leak={leak}: 10 s {short}, 60 s {long}")
+    return short, long
+
+
+MB = 2**20
+# Below the 3.2 MB a kept float32 copy of 50 s of audio would add; well above allocator noise.
+GROWTH_TOLERANCE = 1.5 * MB
+
+
+def check_bounded(short: dict, long: dict) -> None:
+    assert long["peak"] <= short["peak"] * 1.10, (short, long)
+    assert long["growth"] - short["growth"] < GROWTH_TOLERANCE, (short, long)
+
+
+def test_memory_does_not_grow_with_duration(tmp_path):
+    check_bounded(*measure(tmp_path))
+
+
+def test_the_memory_check_catches_a_pipeline_that_keeps_the_audio(tmp_path):
+    short, long = measure(tmp_path, leak=True)
+    with pytest.raises(AssertionError):
+        check_bounded(short, long)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("down", ["wavenet", "vocoder"])
+def test_tiny_hierarchy_memory_both_ways_down(tmp_path, down):
+    check_bounded(*measure(tmp_path, "tiny", down))
