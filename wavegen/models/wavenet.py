@@ -231,8 +231,10 @@ class WaveNet(nn.Module):
         else:
             self._check_conditioning(local, global_ids)
         skip = 0
-        for l, layer in enumerate(self.layers):
-            bias = None if layer_bias is None else layer_bias[:, l * G : (l + 1) * G]
+        # split() rather than slicing: its backward writes each layer's gradient once into one
+        # buffer, where L slices would each zero-fill a gradient of the whole [B, L*G, T] tensor.
+        biases = [None] * L if layer_bias is None else layer_bias.split(G, dim=1)
+        for layer, bias in zip(self.layers, biases):
             x, s = layer(x, bias)
             skip = skip + s
         return self.out2(F.relu(self.out1(F.relu(skip))))
