@@ -1,49 +1,46 @@
 """Fused inference ops shared by every autoregressive decoder and the vocoder.
 
 Each op has a pure-PyTorch reference (:mod:`wavegen.kernels.reference`) that
-defines its meaning; compiled C++ (CPU) and CUDA (GPU) versions are chosen by
-device when they can be built, and fall back to the reference otherwise.
+defines its meaning; compiled C++ (CPU) and CUDA (GPU) versions, registered as
+``torch.library`` ops in the ``wavegen`` namespace, are chosen by the tensors'
+device when they can be built, and the reference is used otherwise.
+
+Map of the package:
+
+- :mod:`~wavegen.kernels.reference` - the definitions (pure PyTorch).
+- :mod:`~wavegen.kernels.dispatch` - backend choice per call, precision setting.
+- :mod:`~wavegen.kernels.layout` - the weight layout the compiled WaveNet step reads.
+- :mod:`~wavegen.kernels.ops` - op schemas (``wavegen::wavenet_generate`` ...).
+- :mod:`~wavegen.kernels.build` - just-in-time compilation into a disk cache.
+- ``csrc/`` - the C++ and CUDA sources.
+
+Importing this package compiles nothing and needs only torch (and numpy).
 """
 
 from __future__ import annotations
 
-from typing import Optional
-
-from torch import Tensor
-
 from wavegen.kernels import reference
+from wavegen.kernels.dispatch import (
+    BACKENDS,
+    compiled_available,
+    diffusion_update,
+    film_leaky_relu,
+    get_weights_dtype,
+    set_weights_dtype,
+    wavenet_generate,
+    weights_precision,
+)
 from wavegen.kernels.reference import PackedWaveNet
 
-BACKENDS = ("auto", "reference")
-
-
-def wavenet_generate(
-    w: PackedWaveNet,
-    queues: Tensor,
-    t0: int,
-    next_input: Tensor,
-    bias: Tensor,
-    frame_index: Tensor,
-    uniforms: Tensor,
-    forced: Optional[Tensor] = None,
-    temperature: float = 1.0,
-    return_logits: bool = False,
-    backend: str = "auto",
-) -> tuple[Tensor, Optional[Tensor]]:
-    """Advance a WaveNet by ``len(frame_index)`` samples; see :func:`reference.wavenet_generate`."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown kernel backend {backend!r}; choose one of {BACKENDS}")
-    return reference.wavenet_generate(
-        w, queues, t0, next_input, bias, frame_index, uniforms, forced, temperature, return_logits
-    )
-
-
-def film_leaky_relu(x: Tensor, scale: Tensor, shift: Tensor, negative_slope: float = 0.2) -> Tensor:
-    """``leaky_relu(scale * x + shift)``; see :func:`reference.film_leaky_relu`."""
-    return reference.film_leaky_relu(x, scale, shift, negative_slope)
-
-
-def diffusion_update(y: Tensor, eps: Tensor, noise: Optional[Tensor], c1: float, c2: float, sigma: float,
-                     clamp: bool = True) -> Tensor:
-    """One reverse-diffusion step; see :func:`reference.diffusion_update`."""
-    return reference.diffusion_update(y, eps, noise, c1, c2, sigma, clamp)
+__all__ = [
+    "BACKENDS",
+    "PackedWaveNet",
+    "compiled_available",
+    "diffusion_update",
+    "film_leaky_relu",
+    "get_weights_dtype",
+    "reference",
+    "set_weights_dtype",
+    "wavenet_generate",
+    "weights_precision",
+]

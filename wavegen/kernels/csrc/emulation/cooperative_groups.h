@@ -1,0 +1,3 @@
+// Stub for the emulation build (see cuda_emulation.h).
+#pragma once
+#include "cuda_emulation.h"
