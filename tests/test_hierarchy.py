@@ -192,9 +192,10 @@ def test_tiny_recipe_stage_graph():
         "ae1": [], "codes1": ["ae1"], "ae2": ["codes1"], "codes2": ["ae2", "codes1"], "prior": ["codes2"],
         "generate": ["prior", "ae2", "ae1"], "codes_to_mel": ["ae1"], "vocoder": [],
         "generate_vocoder": ["prior", "ae2", "ae1", "codes_to_mel", "vocoder"],
+        "event_prior": ["codes2"], "generate_events": ["event_prior", "ae2", "ae1"],
     }
     downs = [s.args[s.args.index("--down") + 1] for s in recipe.stages if s.command == "generate"]
-    assert downs == ["wavenet", "vocoder"]
+    assert downs == ["wavenet", "vocoder", "wavenet"]
 
 
 def test_full_recipe_stage_graph_and_composition(tmp_path):
@@ -218,7 +219,7 @@ def test_recipe_dry_run_skips_finished_stages_and_resumes(tmp_path):
     lines = []
     assert run_recipe(recipe, root, ["train.steps=2"], dry_run=True, runner=lambda argv: 1 / 0,
                       log=lines.append) == []
-    assert len(lines) == 9 and all("(run)" in line for line in lines)
+    assert len(lines) == 11 and all("(run)" in line for line in lines)
     # Stop at the prior: the finished stages are skipped when the recipe runs again.
     calls = []
 
@@ -232,7 +233,7 @@ def test_recipe_dry_run_skips_finished_stages_and_resumes(tmp_path):
     calls.clear()
     lines.clear()
     run_recipe(recipe, root, ["train.steps=2"], runner=lambda argv: calls.append(argv[0]) or 0, log=lines.append)
-    assert calls == ["train", "generate", "train", "train", "generate"]
+    assert calls == ["train", "generate", "train", "train", "generate", "train", "generate"]
     assert sum("(done, skip)" in line for line in lines) == 4
 
 
@@ -251,7 +252,8 @@ def test_tiny_recipe_end_to_end(tmp_path):
     overrides = ["--train", "train.steps=2", "--train", "data=embedded_debug", "--train", "train.progress=false",
                  "--train", "train.val_batches=1", "--train", "train.batch_size=2"]
     assert main(["recipe", "run", "piano_hierarchy_tiny", "--root", str(root), *overrides]) == 0
-    for name, down in (("generate/piano_wavenet", "wavenet"), ("generate_vocoder/piano_vocoder", "vocoder")):
+    for name, down in (("generate/piano_wavenet", "wavenet"), ("generate_vocoder/piano_vocoder", "vocoder"),
+                       ("generate_events/piano_events", "wavenet")):
         audio, rate = sf.read(root / f"{name}.wav")
         assert rate == 16000 and audio.shape == (10 * 16000,)
         assert json.loads((root / f"{name}.json").read_text())["down"] == down

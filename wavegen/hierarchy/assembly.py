@@ -28,7 +28,7 @@ DOWN_PATHS = ("wavenet", "vocoder")
 
 @dataclass
 class Hierarchy:
-    prior: object  # CodePrior
+    prior: object  # CodePrior or EventTransformer
     level1: Optional[object] = None  # WaveNetAutoencoder (needed for down="wavenet")
     level2: Optional[object] = None  # CodeAutoencoder
     codes_to_mel: Optional[object] = None  # CodesToMel (down="vocoder")
@@ -84,8 +84,10 @@ def load_hierarchy(prior: str, level1: Optional[str] = None, level2: Optional[st
         raise WavegenError("the WaveNet way down needs the level-1 autoencoder checkpoint (--level1)")
     if down == "vocoder" and not (codes_to_mel and vocoder):
         raise WavegenError("the vocoder way down needs --codes-to-mel and --vocoder checkpoints")
-    top, top_state = _load(prior, "prior", device)
-    if not isinstance(top, CodePrior):
+    from wavegen.models.event_transformer import EventTransformer
+
+    top, top_state = _load(prior, ("prior", "event_prior"), device)
+    if not isinstance(top, (CodePrior, EventTransformer)):
         raise WavegenError(f"{prior} is a level-2 autoencoder, not a top prior (pass it as --level2)")
     h = Hierarchy(prior=top, audio=dict(top_state.get("audio") or {}), down=down)
 

@@ -99,13 +99,44 @@ def sample_conditioned(net, features: Iterable[Tensor], num_steps: int, batch: i
 
 def sample_top(prior, num_frames: int, batch: int = 1, generator: Optional[torch.Generator] = None,
                temperature: float = 1.0, chunk_frames: int = 256, backend: str = "auto") -> Iterator[Tensor]:
-    """An unconditional :class:`~wavegen.models.prior.CodePrior` -> LongTensor[B, C, n] code chunks."""
+    """A top prior -> LongTensor[B, C, n] code chunks, ``num_frames`` in all.
+
+    A :class:`~wavegen.models.prior.CodePrior` samples frame by frame through the WaveNet
+    step API; an :class:`~wavegen.models.event_transformer.EventTransformer` event by event.
+    """
     from wavegen.generate.sampling import generate_tokens
     from wavegen.hierarchy.joint import from_joint
+
+    if hasattr(prior, "init_cache"):
+        if batch != 1:
+            raise WavegenError("the event prior samples one stream at a time")
+        yield from sample_events(prior, num_frames, generator, temperature, chunk_frames)
+        return
 
     for tokens in generate_tokens(prior.net, num_frames, batch_size=batch, temperature=temperature,
                                   generator=generator, chunk_size=chunk_frames, backend=backend):
         yield from_joint(tokens, prior.levels)
+
+
+def sample_events(model, num_frames: int, generator: Optional[torch.Generator] = None, temperature: float = 1.0,
+                  chunk_frames: int = 256) -> Iterator[Tensor]:
+    """The event Transformer -> LongTensor[1, C, n] code chunks: events expanded to frames, the last one cut
+    so that exactly ``num_frames`` come out. Its KV cache is a sliding window: memory stays constant."""
+    from wavegen.hierarchy.joint import from_joint
+
+    device = next(model.parameters()).device
+    cache = model.init_cache()
+    value = torch.tensor([model.start_value], device=device)
+    run = torch.zeros(1, dtype=torch.long, device=device)
+    produced, pending = 0, []
+    while produced < num_frames:
+        value, run = model.sample_next(model.step(cache, value, run), generator, temperature)
+        n = min(int(run), num_frames - produced)
+        pending.append(from_joint(value.expand(n)[None], model.levels))  # [1, C, n]
+        produced += n
+        if sum(p.shape[-1] for p in pending) >= chunk_frames or produced >= num_frames:
+            yield torch.cat(pending, dim=-1)
+            pending = []
 
 
 def decode_codes(level2, upper: Iterable[Tensor], num_frames: int, batch: int = 1,

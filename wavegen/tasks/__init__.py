@@ -17,6 +17,7 @@ import importlib
 
 FAMILIES = {
     "wavenet": "wavegen.tasks.wavenet",
+    "event_prior": "wavegen.tasks.event_prior",
     "autoencoder": "wavegen.tasks.autoencoder",
     "prior": "wavegen.tasks.prior",
     "codes_to_mel": "wavegen.tasks.codes_to_mel",
