@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(sub) -> None:
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print(OmegaConf.to_yaml(cfg, resolve=True))
         return 0
     result = train(cfg)
-    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
-    print(f"done: {shown} -> {cfg.train.run_dir}/checkpoints/last.pt", flush=True)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary (rank 0's) rather than one per process
+        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
+        print(f"done: {shown} -> {cfg.train.run_dir}/checkpoints/last.pt", flush=True)
     return 0

@@ -13,6 +13,7 @@ same weights as an uninterrupted one.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -88,6 +89,45 @@ def _check_run_dir(run_dir: Path, cfg_container: dict) -> None:
             )
 
 
+def _check_sample_rate(audio: dict) -> None:
+    """An absurd audio.sample_rate would otherwise fail deep inside data rendering or resampling."""
+    from wavegen.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    rate = audio.get("sample_rate")
+    if not isinstance(rate, int) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise WavegenError(f"audio.sample_rate={rate!r} is not a usable rate "
+                           f"(expected an integer in {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """A kill mid-write must not leave a half config.yaml, which would block resuming."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop metric rows after ``step`` (and a line cut short by a kill) before a resumed run appends.
+
+    The steps after the last checkpoint are trained again, so without this a killed
+    and resumed run would log them twice.
+    """
+    import json
+
+    def row_step(line: str) -> Optional[int]:
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if (n := row_step(line)) is not None and n <= step]
+    if len(kept) < len(lines):
+        _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+
+
 class Trainer:
     def __init__(self, cfg):
         from wavegen.config import to_container
@@ -98,9 +138,12 @@ class Trainer:
         self.info = D.init_distributed(tc.device)
         if tc.get("threads", 0):
             torch.set_num_threads(int(tc.threads))
+        elif self.info.enabled and self.info.device.type == "cpu":
+            torch.set_num_threads(D.cpu_threads_per_rank(self.info))  # torchrun's default is 1 thread
         if tc.get("deterministic", False):
             torch.use_deterministic_algorithms(True)
         self.cfg_container = to_container(cfg)
+        _check_sample_rate(self.cfg_container.get("audio") or {})
         # Same seed on every rank so the initial weights agree (DDP also broadcasts them).
         seed_everything(int(cfg.seed))
         self.task = build_task(cfg)
@@ -118,19 +161,22 @@ class Trainer:
         self.step = 0
         self.nonfinite_total = 0
         self.extra: dict = {}
-        if self.info.is_main:
-            _check_run_dir(self.run_dir, self.cfg_container)
+        # Every rank checks (reads only), so a refusal stops all of them with the same message.
+        _check_run_dir(self.run_dir, self.cfg_container)
+        self._rng_restored = False
         self._resume()
         # Per-rank streams of randomness (noise levels, dropout) after the shared init.
-        if self.step == 0:
+        if not self._rng_restored:
             seed_everything(int(cfg.seed) * 1000 + self.info.rank + 1)
-        self.ddp_model = self.model
-        if self.info.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [self.info.device.index] if self.info.device.type == "cuda" else None
-            self.ddp_model = DDP(self.model, device_ids=ids)
         self.sampler = self._build_sampler("train", self.info.rank, self.info.world_size)
+        # Built now (cheap: no decoding) so a missing validation split fails before training, on every rank.
+        self._val_sampler = self._build_sampler("validation", 0, 1)
+        unused = []
+        if self.info.enabled:
+            batch = _to_device(self.sampler.batch(self.step), self.info.device)
+            with self._autocast():
+                unused = D.parameters_without_gradient(self.model, lambda m: self.task.loss(m, batch)[0])
+        self.ddp_model = D.wrap_model(self.model, self.info, unused)
         self._val_batches: Optional[list] = None
 
     # ------------------------------------------------------------------ checkpoints
@@ -153,6 +199,10 @@ class Trainer:
         per_rank = rng.get("ranks")
         if per_rank and self.info.rank < len(per_rank):
             set_rng_state(per_rank[self.info.rank])
+            self._rng_restored = True
+        if per_rank and len(per_rank) != self.info.world_size and self.info.is_main:
+            print(f"warning: {path} was written by {len(per_rank)} process(es), this run has "
+                  f"{self.info.world_size}; training continues but not bit-exactly", flush=True)
         if self.info.is_main:
             print(f"resuming from {path} (step {self.step})", flush=True)
 
@@ -195,10 +245,8 @@ class Trainer:
 
     def val_batches(self) -> list:
         if self._val_batches is None:
-            sampler = self._build_sampler("validation", 0, 1)
-            self._val_batches = [
-                _to_device(b, self.info.device) for b in sampler.validation_batches(int(self.cfg.train.val_batches))
-            ]
+            batches = self._val_sampler.validation_batches(int(self.cfg.train.val_batches))
+            self._val_batches = [_to_device(b, self.info.device) for b in batches]
         return self._val_batches
 
     @torch.no_grad()
@@ -250,7 +298,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             import yaml
 
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg_container, sort_keys=False))
+            _write_text_atomic(self.run_dir / "config.yaml", yaml.safe_dump(self.cfg_container, sort_keys=False))
+            _trim_metrics(self.run_dir / "metrics.jsonl", self.step)
             logger = build_logger(self.cfg.logger, self.run_dir, self.cfg_container, str(self.cfg.name))
         progress = None
         if self.info.is_main and tc.get("progress", True):
@@ -261,6 +310,11 @@ class Trainer:
         consecutive_bad = 0
         last: dict = {}
         tick = time.perf_counter()
+
+        def save_if_due() -> None:
+            if self.step % int(tc.checkpoint_every) == 0 or self.step in (total, stop_at):
+                self.save()
+
         try:
             while self.step < stop_at:
                 batch = _to_device(self.sampler.batch(self.step), self.info.device)
@@ -277,6 +331,7 @@ class Trainer:
                             f"training stopped: {consecutive_bad} non-finite losses in a row at step {self.step} "
                             f"(train.max_nonfinite={tc.max_nonfinite}); lower train.lr or check the data"
                         )
+                    save_if_due()  # a skipped batch still counts as a step: never end a run without its checkpoint
                     continue
                 consecutive_bad = 0
                 last = metrics
@@ -299,8 +354,7 @@ class Trainer:
                             media = self.task.media(self.ema.model, self.val_batches()[0])
                             logger.log_media(self.step, media, int(self.cfg.audio.sample_rate))
                     D.barrier(self.info)
-                if self.step % int(tc.checkpoint_every) == 0 or self.step in (total, stop_at):
-                    self.save()
+                save_if_due()
         finally:
             if progress is not None:
                 progress.close()
@@ -313,6 +367,8 @@ def train(cfg) -> dict:
     """Train the model the config describes; returns the last metrics."""
     trainer = Trainer(cfg)
     try:
-        return trainer.run()
+        result = trainer.run()
+        D.maybe_print_param_hash(trainer.info, trainer.model, trainer.step)
+        return result
     finally:
         D.cleanup(trainer.info)
