@@ -26,6 +26,12 @@ FORMAT = "wavegen-checkpoint"
 VERSION = 1
 LAST = "last.pt"
 _STEP_FILE = re.compile(r"step_(\d{8})\.pt$")
+# Temporary files of a writer that was killed mid-save (see atomic_torch_save and save_checkpoint).
+_STALE_TEMP = re.compile(r"^\.(step_\d{8}\.pt|last\.pt)\..+\.(tmp|link)$")
+
+
+class UnreadableCheckpoint(WavegenError):
+    """The file does not load at all (cut short, damaged): an older checkpoint may stand in for it."""
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -45,6 +51,9 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        from wavegen.audio.io import new_file_mode
+
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide checkpoints from the rest of a team
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -63,6 +72,10 @@ def save_checkpoint(folder: str | os.PathLike, state: dict, step: int, keep: int
     Keeps the newest ``keep`` step files. Returns the step file's path.
     """
     folder = Path(folder)
+    if folder.is_dir():  # only one process writes a run's checkpoints, so leftovers are a killed writer's
+        for leftover in folder.iterdir():
+            if _STALE_TEMP.match(leftover.name):
+                leftover.unlink(missing_ok=True)
     state = {"format": FORMAT, "version": VERSION, **state, "step": int(step)}
     step_path = folder / f"step_{step:08d}.pt"
     atomic_torch_save(state, step_path)
@@ -90,7 +103,9 @@ def _read(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         reason = " ".join(str(exc).split())[:120]
-        raise WavegenError(f"{path} is not a readable wavegen checkpoint ({type(exc).__name__}: {reason})") from None
+        raise UnreadableCheckpoint(
+            f"{path} is not a readable wavegen checkpoint ({type(exc).__name__}: {reason})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise WavegenError(f"{path} is not a wavegen checkpoint")
     if state.get("version") != VERSION:
@@ -126,22 +141,23 @@ def load_checkpoint(
 def latest_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
     """The newest readable checkpoint in ``folder``, or None.
 
-    Tries ``last.pt`` and then the step files newest first, so a file damaged by
-    something outside our control never blocks a resume.
+    Tries the step files newest first, then ``last.pt``. A step file is complete
+    before ``last.pt`` is pointed at it, so after a kill between the two the step
+    file is the newer state. A file that does not load (cut short, damaged) is
+    skipped, so it never blocks a resume; one that loads but is another format or
+    version raises, rather than being silently trained over.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    candidates = [folder / LAST] + sorted(
-        (p for p in folder.iterdir() if _STEP_FILE.search(p.name)), reverse=True
-    )
+    candidates = sorted((p for p in folder.iterdir() if _STEP_FILE.search(p.name)), reverse=True) + [folder / LAST]
     for path in candidates:
         if not path.exists():
             continue
         try:
             _read(path)
             return path
-        except WavegenError:
+        except UnreadableCheckpoint:
             continue
     return None
 
