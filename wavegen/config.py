@@ -96,6 +96,55 @@ def _valid_keys(parent: str, overrides: list[str]) -> Optional[list[str]]:
     return sorted(str(k) for k in node.keys())
 
 
+def _split_override(override: str) -> tuple[str, str, bool]:
+    """``"+train.lr=3"`` -> ``("train.lr", "3", True)``; the flag says whether it assigns a value."""
+    name, sep, value = override.lstrip("+").partition("=")
+    return name, value, bool(sep) and not override.startswith("~") and "@" not in name
+
+
+def _check_group_options(overrides: list[str]) -> None:
+    """Hydra skips an unknown option of an *optional* group without a word, so a typo such as
+    ``experiment=wavenet_pinao`` would train the default model; refuse it like any unknown option."""
+    root = config_dir()
+    for override in overrides:
+        name, value, assigns = _split_override(override)
+        if not assigns or "." in name or value in ("", "null") or not (root / name).is_dir():
+            continue
+        options = available_options(name)
+        if value not in options:
+            raise WavegenError(f"unknown config '{name}={value}'; choices for '{name}': {', '.join(options)}")
+
+
+def _check_value_types(cfg, overrides: list[str]) -> None:
+    """A number or true/false key given text (``train.steps=1O0``) fails here, naming the key,
+    instead of deep inside training. The expected type is the key's value without the override."""
+    from omegaconf import OmegaConf
+
+    root = config_dir()
+    groups, leaves = [], []
+    for override in overrides:
+        name, _, assigns = _split_override(override)
+        if not assigns:
+            continue
+        if (root / name).is_dir():
+            groups.append(override)
+        else:
+            leaves.append(name)
+    if not leaves:
+        return
+    try:
+        defaults = compose(groups, explain=False)
+    except Exception:
+        return  # a composition error is reported by the caller's own compose
+    for key in leaves:
+        before = OmegaConf.select(defaults, key, default=None)
+        after = OmegaConf.select(cfg, key, default=None)
+        if isinstance(before, bool) and not isinstance(after, bool):
+            raise WavegenError(f"config key '{key}' expects true or false, got {after!r}")
+        if isinstance(before, (int, float)) and not isinstance(before, bool) and isinstance(after, str):
+            raise WavegenError(f"config key '{key}' expects a number (default {before!r}), got {after!r}")
+
+
 def compose(overrides: Iterable[str] = (), config_name: str = "config", explain: bool = True):
     """Compose ``conf/<config_name>.yaml`` with Hydra command-line style overrides.
 
@@ -106,10 +155,12 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config", explain:
     from hydra.core.global_hydra import GlobalHydra
 
     overrides = list(overrides)
+    if config_name == "config":
+        _check_group_options(overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return hydra_compose(config_name=config_name, overrides=overrides)
+            cfg = hydra_compose(config_name=config_name, overrides=overrides)
     except WavegenError:
         raise
     except Exception as exc:
@@ -118,6 +169,9 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config", explain:
         raise WavegenError(_explain(exc, overrides) or f"{type(exc).__name__} while composing the config") from None
     finally:
         GlobalHydra.instance().clear()
+    if explain and config_name == "config":
+        _check_value_types(cfg, overrides)
+    return cfg
 
 
 def to_container(cfg) -> dict:
