@@ -35,8 +35,8 @@ def _figure(width: float, height: float):
 def log_mel_image(audio: Tensor, cfg: AudioConfig) -> np.ndarray:
     """Tensor[T] -> ndarray[n_mels, F] float32 log-mel, clipped to the shown dynamic range."""
     audio = torch.as_tensor(audio).detach().to("cpu", torch.float32).reshape(-1)
-    if audio.numel() == 0:
-        audio = torch.zeros(cfg.hop_length)
+    if audio.numel() <= cfg.n_fft // 2:  # centred frames reflect-pad by n_fft/2, which needs more samples
+        audio = torch.nn.functional.pad(audio, (0, cfg.n_fft // 2 + 1 - audio.numel()))
     mel = mel_spectrogram(audio, cfg, log=True).numpy()
     top = float(mel.max())
     return np.maximum(mel, top - _DYNAMIC_RANGE_NATS).astype(np.float32)

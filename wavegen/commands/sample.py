@@ -40,10 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.generate.sampling import generate_tokens
     from wavegen.train.checkpoint import load_model
 
-    if args.seconds <= 0:
-        raise WavegenError(f"--seconds must be positive, got {args.seconds}")
+    if not 0 < args.seconds < float("inf"):  # also refuses nan
+        raise WavegenError(f"--seconds must be a positive number, got {args.seconds}")
     if args.num < 1:
         raise WavegenError(f"--num must be at least 1, got {args.num}")
+    if not args.temperature >= 0:
+        raise WavegenError(f"--temperature must not be negative, got {args.temperature}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise WavegenError(f"--out must be a folder, but {args.out} is a file")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)
