@@ -19,6 +19,7 @@ FAMILIES = {
     "wavenet": "wavegen.tasks.wavenet",
     "event_prior": "wavegen.tasks.event_prior",
     "autoencoder": "wavegen.tasks.autoencoder",
+    "vocoder": "wavegen.tasks.vocoder",
     "prior": "wavegen.tasks.prior",
     "codes_to_mel": "wavegen.tasks.codes_to_mel",
 }

@@ -1,0 +1,149 @@
+"""Reverse diffusion as pure functions of (model, mel, schedule, generator).
+
+- :func:`sample` runs one schedule over a whole mel: Tensor[B, n_mels, F] ->
+  Tensor[B, F · hop] (frame ``f`` -> samples ``f·hop .. (f+1)·hop - 1``).
+- :func:`vocode_stream` / :func:`vocode` do the same in overlapping chunks with
+  constant memory and return the clip, Tensor[B, (F-1) · hop] (a mel of F
+  centred frames describes (F-1)·hop samples).
+
+Noise comes from :class:`~wavegen.diffusion.noise.PositionalNoise`, a function of
+sample position, so chunked and one-pass sampling draw identical noise and differ
+only by the network's view near chunk edges (hidden by the crossfade). The
+reverse step itself is :func:`wavegen.kernels.diffusion_update`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import torch
+from torch import Tensor
+
+from wavegen import kernels
+from wavegen.diffusion.noise import PositionalNoise
+from wavegen.diffusion.schedules import NoiseSchedule, schedule_from
+from wavegen.errors import WavegenError
+
+
+def start_std(schedule: NoiseSchedule) -> float:
+    """Standard deviation of the starting noise ``y_N``: ``√(1 - ᾱ_N)``.
+
+    The forward process gives ``y_N = √ᾱ_N · x + √(1-ᾱ_N) · ε``. Few-step schedules
+    end far from pure noise (WaveGrad's 6-step one at √ᾱ_N ≈ 0.96), and piano audio is
+    quiet next to unit noise, so noise of the marginal's own scale is a much closer
+    start than N(0, I). For long schedules (ᾱ_N ≈ 0) the two coincide.
+    """
+    return (1.0 - schedule.alpha_bars[-1]) ** 0.5
+
+
+def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
+    p = next(model.parameters())
+    return p.device, p.dtype
+
+
+def reverse_process(model, log_mel: Tensor, schedule: NoiseSchedule, noise: PositionalNoise,
+                    start_sample: int = 0) -> Tensor:
+    """Tensor[B, n_mels, F] -> Tensor[B, F · hop]; the mel's first sample sits at ``start_sample``.
+
+    ``noise`` supplies the start and per-step noise at absolute sample positions: the
+    start noise is its stream 0 and the noise added on the way to ``y_{n-1}`` its stream
+    ``n - 1`` (n = 2 .. N). Schedules of any length thus start from the same draw, which
+    is what distillation needs (teacher and student map the same noise).
+    Differentiable when called with grad enabled.
+    """
+    hop = model.hop_length
+    length = log_mel.shape[-1] * hop
+    N = len(schedule)
+    levels = schedule.noise_levels
+    y = noise.window(0, start_sample, length) * start_std(schedule)
+    for n in range(N, 0, -1):
+        level = torch.full((y.shape[0],), levels[n - 1], device=y.device, dtype=y.dtype)
+        eps = model(y, log_mel, level)
+        c1, c2, sigma = schedule.step_coefficients(n)
+        z = noise.window(n - 1, start_sample, length) if sigma > 0 else None
+        y = kernels.diffusion_update(y, eps, z, c1, c2, sigma)
+    return y
+
+
+def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None) -> Tensor:
+    """Vocode a whole mel in one pass: Tensor[B, n_mels, F] -> Tensor[B, F · hop].
+
+    Deterministic for a given generator state (the generator is only used to draw
+    one seed); the model is not modified.
+    """
+    schedule = schedule_from(schedule)
+    device, dtype = _model_device_dtype(model)
+    log_mel = log_mel.to(device=device, dtype=dtype)
+    noise = PositionalNoise.from_generator(generator, log_mel.shape[0], device, dtype)
+    with torch.inference_mode():
+        return reverse_process(model, log_mel, schedule, noise)
+
+
+def vocode_stream(
+    model,
+    log_mel: Tensor,
+    schedule,
+    generator: Optional[torch.Generator] = None,
+    chunk_frames: int = 512,
+    overlap_frames: int = 32,
+) -> Iterator[Tensor]:
+    """Yield the clip of Tensor[B, n_mels, F] as consecutive Tensor[B, n] pieces, (F-1)·hop samples in all.
+
+    Chunks of ``chunk_frames`` frames overlap by ``overlap_frames``. In each overlap the
+    outer quarters are dropped (the network saw zero padding there) and the middle half
+    is crossfaded linearly. Memory holds two chunks whatever the length.
+    """
+    if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
+        raise WavegenError(f"need chunk_frames >= 2 and 0 <= overlap_frames <= chunk_frames / 2, "
+                           f"got {chunk_frames} and {overlap_frames}")
+    schedule = schedule_from(schedule)
+    device, dtype = _model_device_dtype(model)
+    hop = model.hop_length
+    B, _, F = log_mel.shape
+    total = max(F - 1, 0) * hop
+    noise = PositionalNoise.from_generator(generator, B, device, dtype)
+
+    def run(start: int, end: int) -> Tensor:
+        mel = log_mel[..., start:end].to(device=device, dtype=dtype)
+        with torch.inference_mode():
+            return reverse_process(model, mel, schedule, noise, start * hop)
+
+    if F <= chunk_frames:
+        if total:
+            yield run(0, F)[:, :total]
+        return
+
+    fade = overlap_frames // 2 * hop
+    margin = (overlap_frames * hop - fade) // 2
+    ramp = torch.linspace(0.0, 1.0, fade + 2, device=device, dtype=dtype)[1:-1] if fade else None
+    start, end = 0, chunk_frames
+    prev, prev_offset = run(0, end), 0  # audio of the previous chunk and its first sample
+    emitted = 0
+    while end < F:
+        start += chunk_frames - overlap_frames
+        end = min(start + chunk_frames, F)
+        cur, cur_offset = run(start, end), start * hop
+        fade_start = cur_offset + margin
+        fade_end = fade_start + fade
+        pieces = [prev[:, emitted - prev_offset : fade_start - prev_offset]]
+        if fade:
+            a = prev[:, fade_start - prev_offset : fade_end - prev_offset]
+            b = cur[:, fade_start - cur_offset : fade_end - cur_offset]
+            pieces.append(a * (1 - ramp) + b * ramp)
+        piece = torch.cat(pieces, dim=1)[:, : max(total - emitted, 0)]
+        if piece.shape[1]:
+            yield piece
+        emitted = min(fade_end, total)
+        prev, prev_offset = cur, cur_offset
+    tail = prev[:, emitted - prev_offset : total - prev_offset]
+    if tail.shape[1]:
+        yield tail
+
+
+def vocode(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None,
+           chunk_frames: int = 512, overlap_frames: int = 32) -> Tensor:
+    """Tensor[B, n_mels, F] -> Tensor[B, (F-1) · hop], chunk by chunk (see :func:`vocode_stream`)."""
+    pieces = list(vocode_stream(model, log_mel, schedule, generator, chunk_frames, overlap_frames))
+    if not pieces:
+        return torch.zeros(log_mel.shape[0], 0)
+    return torch.cat(pieces, dim=1)

@@ -1,0 +1,125 @@
+"""The vocoder's building blocks: noise-level encoding, FiLM, UBlock and DBlock.
+
+Shapes follow the WaveGrad paper (arXiv 2009.00713): UBlocks upsample the mel
+features towards the sample rate, DBlocks downsample the noisy waveform, and
+each FiLM turns one DBlock output (plus the noise level) into the per-channel
+scale and shift that modulate the UBlock at the same time resolution.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wavegen import kernels
+
+
+def noise_level_encoding(noise_level: Tensor, dim: int, scale: float = 5000.0) -> Tensor:
+    """Tensor[B] noise levels √ᾱ in [0, 1] -> Tensor[B, dim] sinusoidal encoding.
+
+    A transformer-style positional encoding of the *continuous* level: the level is
+    multiplied by ``scale`` so that the finest sinusoid (period 2π) resolves level
+    differences of about 1/scale, and the coarsest spans the whole [0, 1] range.
+    The first half of the channels are sines, the second half cosines.
+    """
+    if dim % 2:
+        raise ValueError(f"noise-level encoding needs an even dimension, got {dim}")
+    half = dim // 2
+    exponents = torch.arange(half, device=noise_level.device, dtype=torch.float32) / half
+    frequencies = torch.exp(-math.log(1e4) * exponents)  # 1 .. 1e-4, geometric
+    angles = scale * noise_level.float()[:, None] * frequencies[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+def upsample_nearest(x: Tensor, factor: int) -> Tensor:
+    """Tensor[B, C, T] -> Tensor[B, C, T · factor], each step repeated ``factor`` times."""
+    if factor == 1:
+        return x
+    B, C, T = x.shape
+    return x.unsqueeze(-1).expand(B, C, T, factor).reshape(B, C, T * factor)
+
+
+def conv3(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Conv1d:
+    """A length-preserving kernel-3 convolution."""
+    return nn.Conv1d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
+
+
+class FiLM(nn.Module):
+    """DBlock output Tensor[B, C_in, T] and noise levels Tensor[B] -> (scale, shift), each Tensor[B, C_out, T]."""
+
+    def __init__(self, in_channels: int, out_channels: int, negative_slope: float, noise_level_scale: float):
+        super().__init__()
+        if in_channels % 2:
+            raise ValueError(f"FiLM input channels must be even for the noise-level encoding, got {in_channels}")
+        self.negative_slope = negative_slope
+        self.noise_level_scale = noise_level_scale
+        self.inp = conv3(in_channels, in_channels)
+        # Scale and shift come from one convolution (one matrix product instead of two).
+        self.out = conv3(in_channels, 2 * out_channels)
+
+    def forward(self, x: Tensor, noise_level: Tensor) -> tuple[Tensor, Tensor]:
+        h = F.leaky_relu(self.inp(x), self.negative_slope)
+        h = h + noise_level_encoding(noise_level, h.shape[1], self.noise_level_scale).to(h.dtype)[:, :, None]
+        scale, shift = self.out(h).chunk(2, dim=1)
+        return scale, shift
+
+
+class UBlock(nn.Module):
+    """Tensor[B, C_in, T] mel features -> Tensor[B, C_out, T · factor], modulated by FiLM.
+
+    Two residual halves (dilations 1, 2 then 4, 8). Every "FiLM then leaky ReLU" goes
+    through :func:`wavegen.kernels.film_leaky_relu`, the fused inference op.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, factor: int, negative_slope: float):
+        super().__init__()
+        self.factor = factor
+        self.negative_slope = negative_slope
+        self.shortcut = nn.Conv1d(in_channels, out_channels, 1)
+        self.conv1 = conv3(in_channels, out_channels, 1)
+        self.conv2 = conv3(out_channels, out_channels, 2)
+        self.conv3 = conv3(out_channels, out_channels, 4)
+        self.conv4 = conv3(out_channels, out_channels, 8)
+
+    def forward(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+        slope = self.negative_slope
+        # A 1x1 convolution and a pointwise activation both commute with nearest
+        # upsampling, so they run at the lower rate: same result, `factor` times cheaper.
+        residual = upsample_nearest(self.shortcut(x), self.factor)
+        h = upsample_nearest(F.leaky_relu(x, slope), self.factor)
+        h = self.conv1(h)
+        h = self.conv2(kernels.film_leaky_relu(h, scale, shift, slope))
+        x = residual + h
+        h = self.conv3(kernels.film_leaky_relu(x, scale, shift, slope))
+        h = self.conv4(kernels.film_leaky_relu(h, scale, shift, slope))
+        return x + h
+
+
+class DBlock(nn.Module):
+    """Tensor[B, C_in, T] noisy-waveform features -> Tensor[B, C_out, T / factor].
+
+    Downsampling is a learned strided convolution (kernel = stride = factor), so the
+    output length is exactly ``T / factor``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, factor: int, negative_slope: float):
+        super().__init__()
+        self.negative_slope = negative_slope
+        # Shortcut: "1x1 conv then downsample" folded into one strided convolution.
+        self.shortcut = nn.Conv1d(in_channels, out_channels, factor, stride=factor)
+        self.down = nn.Conv1d(in_channels, in_channels, factor, stride=factor)
+        self.conv1 = conv3(in_channels, out_channels, 1)
+        self.conv2 = conv3(out_channels, out_channels, 2)
+        self.conv3 = conv3(out_channels, out_channels, 4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        slope = self.negative_slope
+        residual = self.shortcut(x)
+        h = self.down(x)
+        h = self.conv1(F.leaky_relu(h, slope))
+        h = self.conv2(F.leaky_relu(h, slope))
+        h = self.conv3(F.leaky_relu(h, slope))
+        return residual + h

@@ -1,0 +1,102 @@
+"""Training the diffusion vocoder: noise prediction at continuous noise levels.
+
+Batches are ``{"audio": Tensor[B, T]}``; the task crops each segment to whole hops
+(``T // hop`` frames, see :func:`wavegen.diffusion.training.aligned_pair`), so
+``train.segment_length`` should be a multiple of ``audio.hop_length``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from wavegen.audio.dsp import AudioConfig
+from wavegen.diffusion.schedules import default_schedule
+from wavegen.diffusion.training import aligned_pair, noise_prediction_loss
+from wavegen.errors import WavegenError
+from wavegen.models.vocoder import VocoderConfig, WaveGradVocoder
+
+# Validation and media vocode with this many steps (the schedule the search starts from).
+EVAL_STEPS = 6
+
+
+def build_model(model_config: dict) -> WaveGradVocoder:
+    return WaveGradVocoder(VocoderConfig.from_mapping(model_config))
+
+
+def _core(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+class VocoderTask:
+    family = "vocoder"
+
+    def __init__(self, model_cfg: VocoderConfig, audio: AudioConfig, val_clips: int = 2, media_seconds: float = 1.0):
+        model_cfg.check_audio(audio.to_dict())
+        self.model_cfg = model_cfg
+        self.audio = audio
+        self.model = WaveGradVocoder(model_cfg)
+        self.val_clips = val_clips
+        self.media_seconds = media_seconds
+
+    def model_config(self) -> dict:
+        return {"family": self.family, **self.model_cfg.to_dict()}
+
+    def loss(self, model: nn.Module, batch):
+        audio, log_mel = aligned_pair(batch["audio"], self.audio)
+        loss = noise_prediction_loss(model, audio, log_mel)
+        return loss, {}
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, batches: Iterable) -> dict:
+        """``val_loss``: the training loss under a fixed seed (comparable across steps);
+        ``val_log_mel_l1``: log-mel L1 of a 6-step vocoding of a few held-out clips."""
+        from wavegen.diffusion.samplers import sample
+        from wavegen.metrics import log_mel_l1
+
+        core = _core(model)
+        generator = torch.Generator().manual_seed(1234)
+        total, count, first = 0.0, 0, None
+        for batch in batches:
+            audio, log_mel = aligned_pair(batch["audio"], self.audio)
+            if first is None:
+                first = (audio[: self.val_clips], log_mel[: self.val_clips])
+            total += noise_prediction_loss(core, audio, log_mel, generator).item() * audio.shape[0]
+            count += audio.shape[0]
+        metrics = {"val_loss": total / max(count, 1)}
+        if first is not None:
+            audio, log_mel = first
+            vocoded = sample(core, log_mel, default_schedule(EVAL_STEPS), torch.Generator().manual_seed(0))
+            metrics["val_log_mel_l1"] = float(log_mel_l1(audio.float().cpu(), vocoded.float().cpu(), self.audio))
+        return metrics
+
+    @torch.no_grad()
+    def media(self, model: nn.Module, batch) -> dict:
+        from wavegen.audio.plots import spectrogram_image
+        from wavegen.diffusion.samplers import sample
+
+        core = _core(model)
+        frames = max(1, int(self.media_seconds * self.audio.sample_rate) // self.audio.hop_length)
+        audio, log_mel = aligned_pair(batch["audio"][:1, : frames * self.audio.hop_length], self.audio)
+        vocoded = sample(core, log_mel, default_schedule(EVAL_STEPS), torch.Generator().manual_seed(0))[0].float().cpu()
+        reference = audio[0].float().cpu()
+        return {
+            "audio/vocoded": vocoded,
+            "audio/reference": reference,
+            "image/vocoded_spectrogram": spectrogram_image(vocoded, self.audio),
+            "image/reference_spectrogram": spectrogram_image(reference, self.audio),
+        }
+
+
+def build_task(cfg) -> VocoderTask:
+    audio = AudioConfig.from_mapping(cfg.audio)
+    model_cfg = VocoderConfig.from_mapping(cfg.model)
+    hop = audio.hop_length
+    segment = int(cfg.train.segment_length)
+    if segment < hop or segment % hop:
+        raise WavegenError(
+            f"train.segment_length={segment} must be a positive multiple of audio.hop_length={hop} for the vocoder"
+        )
+    return VocoderTask(model_cfg, audio, media_seconds=float(cfg.train.get("media_seconds", 1.0)))
