@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "codeset",
     "generate",
     "data",
+    "vocode",
+    "vocoder",
+    "evaluate",
 ]
 
 

@@ -1,0 +1,96 @@
+"""``wavegen vocode CKPT INPUT -o OUT.wav``: mel (or audio) -> waveform with the diffusion vocoder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from wavegen.errors import WavegenError
+
+# The comparison PNG shows at most this much audio (a long piece would be unreadable).
+PNG_SECONDS = 60.0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "vocode",
+        help="turn a log-mel spectrogram (.npy/.npz) or an audio file into audio with a vocoder checkpoint",
+        description="Vocode with a diffusion vocoder checkpoint. INPUT is a natural-log mel [n_mels, frames] "
+        "(.npy, with an optional sidecar .json holding sample_rate/hop_length, or .npz with arrays mel, "
+        "sample_rate, hop_length) or an audio file (analysis-resynthesis). Long inputs are vocoded in "
+        "overlapping chunks with constant memory. Writes OUT (a WAV) and OUT with .png: the input and "
+        "output spectrograms.",
+    )
+    p.add_argument("checkpoint", help="a vocoder checkpoint (e.g. runs/vocoder_piano/checkpoints/last.pt)")
+    p.add_argument("input", help="mel .npy / .npz, or an audio file")
+    p.add_argument("-o", "--out", required=True, help="output .wav file")
+    p.add_argument("--steps", type=int, default=None,
+                   help="diffusion steps; default: the checkpoint's stored (searched or distilled) schedule")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (the output is deterministic for a seed)")
+    p.add_argument("--chunk-frames", type=int, default=512, help="mel frames vocoded at once")
+    p.add_argument("--overlap-frames", type=int, default=32, help="frames shared by neighbouring chunks")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--raw", action="store_true", help="use the raw weights instead of the EMA weights")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=run)
+
+
+def _save_mel_comparison(png: Path, log_mel, audio, cfg) -> None:
+    """Input mel above the vocoded audio's mel, one colour scale (the plots module draws audio only)."""
+    import numpy as np
+
+    from wavegen.audio.plots import _DYNAMIC_RANGE_NATS, _draw, _figure, _save, log_mel_image
+
+    generated = log_mel_image(audio, cfg)
+    given = log_mel.numpy()
+    given = np.maximum(given, float(given.max()) - _DYNAMIC_RANGE_NATS)
+    vmin, vmax = float(min(given.min(), generated.min())), float(max(given.max(), generated.max()))
+    fig = _figure(10, 7)
+    axes = fig.subplots(2, 1, sharex=True)
+    seconds = max(audio.numel(), 1) / cfg.sample_rate
+    _draw(axes[0], given, seconds, cfg, "input mel", vmin, vmax)
+    image = _draw(axes[1], generated, seconds, cfg, "vocoded", vmin, vmax)
+    axes[0].set_xlabel("")
+    fig.colorbar(image, ax=list(axes), label="log magnitude")
+    _save(fig, png)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from wavegen.audio.dsp import AudioConfig
+    from wavegen.audio.io import write_audio
+    from wavegen.audio.plots import save_spectrogram_comparison_png
+    from wavegen.diffusion.samplers import vocode_stream
+    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule
+    from wavegen.models.vocoder.inputs import load_input
+
+    out = Path(args.out)
+    png = out.with_suffix(".png")
+    if out.suffix.lower() != ".wav":
+        raise WavegenError(f"output must be a .wav file, got {out}")
+    for path in (out, png):
+        if path.exists() and not args.overwrite:
+            raise WavegenError(f"output file already exists: {path} (pass --overwrite to replace it)")
+    if args.steps is not None and args.steps < 1:
+        raise WavegenError(f"--steps must be at least 1, got {args.steps}")
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, ckpt = load_vocoder(args.checkpoint, device=args.device, use_ema=not args.raw)
+    audio_cfg = AudioConfig.from_mapping(ckpt["audio"])
+    given = load_input(args.input, audio_cfg)
+    schedule = stored_schedule(ckpt, args.steps)
+    generator = torch.Generator().manual_seed(args.seed)
+    pieces = [p[0].float().cpu() for p in vocode_stream(model, given.log_mel, schedule, generator,
+                                                          args.chunk_frames, args.overlap_frames)]
+    vocoded = torch.cat(pieces)[: given.num_samples]
+    write_audio(out, vocoded, audio_cfg.sample_rate, overwrite=args.overwrite)
+    shown = int(PNG_SECONDS * audio_cfg.sample_rate)
+    if given.audio is not None:
+        save_spectrogram_comparison_png(png, given.audio[:shown], vocoded[:shown], audio_cfg,
+                                        titles=("input", f"vocoded ({len(schedule)} steps)"))
+    else:
+        frames = shown // audio_cfg.hop_length + 1
+        _save_mel_comparison(png, given.log_mel[0, :, :frames], vocoded[:shown], audio_cfg)
+    print(f"wrote {out} ({vocoded.numel() / audio_cfg.sample_rate:.2f} s, {len(schedule)} steps) and {png.name}")
+    return 0
