@@ -14,7 +14,8 @@ code values z: Tensor[B, C, F]. Three kinds, each averaged over frame pairs:
 Which weight gives a wanted event rate depends on the data, the model and the
 training stage, so :class:`RateController` adjusts it every step: an integral
 controller in log space that multiplies the weight by ``exp(gain · e)`` with the
-relative error ``e = (measured − target) / target`` clipped to [-1, 1]. Working on
+relative error ``e = (measured − target) / target`` (at least -1; capped at 10 so a
+freak batch cannot jump the weight). Working on
 the log keeps the weight positive and makes the step relative, so one gain suits
 weights that span orders of magnitude. The error is linear in the rate (not its
 log) so that the weight settles where the *arithmetic* mean of the noisy per-batch
@@ -36,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 SLOWNESS_KINDS = ("group", "l1", "l2")
+_MAX_ERROR = 10.0
 
 
 def slowness_penalty(z: Tensor, kind: str = "group") -> Tensor:
@@ -125,7 +127,9 @@ class RateController(nn.Module):
         # No control during the warm-up: codes that the decoder does not use yet change rarely
         # whatever the weight, and integrating that error would wind the weight down for nothing.
         if self.enabled and int(self.updates) > self.warmup:
-            error = min(max((measured_rate - self.target) / self.target, -1.0), 1.0)
+            # The relative error is at least -1 (no events at all); above, it is capped only
+            # loosely, as a cap biases the settled mean rate upwards whenever it bites.
+            error = min((measured_rate - self.target) / self.target, _MAX_ERROR)
             new_log = float(self.log_weight) + self.gain * error
             self.log_weight.fill_(min(max(new_log, math.log(self.min_weight)), math.log(self.max_weight)))
         return self.weight

@@ -50,7 +50,7 @@ def entropy_bits(counts: Iterable[int]) -> float:
     total = sum(counts)
     if total == 0:
         return 0.0
-    return -sum(c / total * math.log2(c / total) for c in counts)
+    return max(0.0, -sum(c / total * math.log2(c / total) for c in counts))  # max: no "-0.0" for one value
 
 
 def _as_sequences(codes) -> list[Tensor]:

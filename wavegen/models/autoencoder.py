@@ -43,6 +43,7 @@ from wavegen.models.wavenet import WaveNet, WaveNetConfig
 @dataclass
 class SlownessConfig:
     kind: str = "group"  # group | l1 | l2 (see wavegen.codes.slowness)
+    values: str = "quantised"  # penalise the quantised values (straight-through) | the continuous ones
     target_events_per_second: Optional[float] = 30.0  # None: no control, the weight stays fixed
     initial_weight: float = 1.0  # 0 with no target: slowness off (fixed-rate codes)
     gain: float = 0.02  # log-weight change per step at full error
@@ -92,6 +93,8 @@ class AutoencoderConfig:
             raise WavegenError(f"autoencoder levels must be 2..255 per channel, got {self.levels}")
         if self.slowness.kind not in SLOWNESS_KINDS:
             raise WavegenError(f"unknown slowness kind {self.slowness.kind!r}; choose one of {SLOWNESS_KINDS}")
+        if self.slowness.values not in ("quantised", "continuous"):
+            raise WavegenError(f"slowness.values must be 'quantised' or 'continuous', not {self.slowness.values!r}")
         if self.encoder.strides and math.prod(self.encoder.strides) != self.hop:
             raise WavegenError(f"encoder.strides {self.encoder.strides} must multiply to the hop {self.hop}")
 

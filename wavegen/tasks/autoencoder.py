@@ -67,7 +67,8 @@ class AutoencoderTask:
         core = _core(model)
         out = model(audio)
         nll = core.decoder.head.nll(out.logits, out.targets).mean()
-        slowness = slowness_penalty(out.codes.continuous.float(), core.cfg.slowness.kind)
+        z = out.codes.values if core.cfg.slowness.values == "quantised" else out.codes.continuous
+        slowness = slowness_penalty(z.float(), core.cfg.slowness.kind)
         return {"nll": nll, "slowness": slowness, "margin": out.codes.margin.float(), "indices": out.codes.indices}
 
     def loss(self, model: nn.Module, batch) -> tuple[Tensor, dict[str, float]]:
