@@ -55,6 +55,10 @@ constexpr int kPanel = 64;  // output columns per weight panel (wavenet_problem.
 constexpr int kHeadCategorical = 0;
 constexpr float kUniformEps = 1e-5f;
 constexpr int kMaxThreads = 512;
+// Streams a matrix-product lane accumulates at once (registers). One kernel shape for every
+// batch size keeps compile time down; at batch 1 the three idle accumulators cost nothing
+// that matters next to the barriers.
+constexpr int kStreamTile = 4;
 
 __device__ __forceinline__ float to_f32(float v) { return v; }
 __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
@@ -408,8 +412,9 @@ struct KernelPlan {
   SmemLayout lay;
 };
 
-template <typename WT, int NBT>
+template <typename WT>
 __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const WaveNetParams p, const KernelPlan kp) {
+  constexpr int NBT = kStreamTile;
   WAVEGEN_DYNAMIC_SHARED(smem);
   const int C = kp.cluster;
   Cluster cluster{C, 0};
@@ -773,15 +778,15 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
 
 // ------------------------------------------------------------------------------ host side
 
-template <typename WT, int NBT>
+template <typename WT>
 const void* kernel_ptr() {
-  return reinterpret_cast<const void*>(&wavenet_generate_kernel<WT, NBT>);
+  return reinterpret_cast<const void*>(&wavenet_generate_kernel<WT>);
 }
 
-const void* select_kernel(int storage, int nbt) {
-  if (storage == kFloat32) return nbt == 1 ? kernel_ptr<float, 1>() : kernel_ptr<float, 4>();
-  if (storage == kFloat16) return nbt == 1 ? kernel_ptr<__half, 1>() : kernel_ptr<__half, 4>();
-  return nbt == 1 ? kernel_ptr<__nv_bfloat16, 1>() : kernel_ptr<__nv_bfloat16, 4>();
+const void* select_kernel(int storage) {
+  if (storage == kFloat32) return kernel_ptr<float>();
+  if (storage == kFloat16) return kernel_ptr<__half>();
+  return kernel_ptr<__nv_bfloat16>();
 }
 
 int bytes_per_weight(int storage) { return storage == kFloat32 ? 4 : 2; }
@@ -794,7 +799,7 @@ int env_int(const char* name) {
 // Shared memory for a plan, and the residency that fits into `limit` bytes (head first: it
 // is small and every sample needs it; then as many layers as fit).
 bool fit_residency(const WaveNetParams& p, LaunchPlan* plan, int64_t limit) {
-  const int nbt = plan->streams == 1 ? 1 : 4;
+  const int nbt = kStreamTile;
   const int bpw = bytes_per_weight(p.storage);
   SmemLayout lay;
   lay.compute(p, plan->cluster, plan->streams, plan->threads, bpw, 0, 0, nbt);
@@ -834,7 +839,7 @@ const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_clu
   // Clusters need Hopper and this binary's sm_90+ code for the kernel.
   int max_cluster = 1;
   cudaFuncAttributes attributes;
-  const void* any_kernel = select_kernel(p.storage, 1);
+  const void* any_kernel = select_kernel(p.storage);
   if (prop.major >= 9 && cudaFuncGetAttributes(&attributes, any_kernel) == cudaSuccess &&
       attributes.binaryVersion >= 90)
     max_cluster = 16;
@@ -856,7 +861,7 @@ const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_clu
     if (!fit_residency(p, &candidate, limit)) continue;
     if (C > 1) {
       // Can a cluster of this size with this much shared memory be scheduled at all?
-      const void* kernel = select_kernel(p.storage, candidate.streams == 1 ? 1 : 4);
+      const void* kernel = select_kernel(p.storage);
       if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                static_cast<int>(candidate.smem_bytes)) != cudaSuccess)
         continue;
@@ -890,8 +895,8 @@ const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_clu
 
 const char* launch_wavenet(const WaveNetParams& p, const LaunchPlan& plan, void* stream) {
   if (p.n == 0 || p.B == 0) return nullptr;
-  const int nbt = plan.streams == 1 ? 1 : 4;
-  const void* kernel = select_kernel(p.storage, nbt);
+  const int nbt = kStreamTile;
+  const void* kernel = select_kernel(p.storage);
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem_bytes)) !=
       cudaSuccess)
     return "cannot reserve the kernel's shared memory";
@@ -915,14 +920,11 @@ const char* launch_wavenet(const WaveNetParams& p, const LaunchPlan& plan, void*
                  plan.head_resident, nbt);
   cudaError_t err;
   if (p.storage == kFloat32)
-    err = nbt == 1 ? cudaLaunchKernelEx(&config, wavenet_generate_kernel<float, 1>, p, kp)
-                   : cudaLaunchKernelEx(&config, wavenet_generate_kernel<float, 4>, p, kp);
+    err = cudaLaunchKernelEx(&config, wavenet_generate_kernel<float>, p, kp);
   else if (p.storage == kFloat16)
-    err = nbt == 1 ? cudaLaunchKernelEx(&config, wavenet_generate_kernel<__half, 1>, p, kp)
-                   : cudaLaunchKernelEx(&config, wavenet_generate_kernel<__half, 4>, p, kp);
+    err = cudaLaunchKernelEx(&config, wavenet_generate_kernel<__half>, p, kp);
   else
-    err = nbt == 1 ? cudaLaunchKernelEx(&config, wavenet_generate_kernel<__nv_bfloat16, 1>, p, kp)
-                   : cudaLaunchKernelEx(&config, wavenet_generate_kernel<__nv_bfloat16, 4>, p, kp);
+    err = cudaLaunchKernelEx(&config, wavenet_generate_kernel<__nv_bfloat16>, p, kp);
   return err == cudaSuccess ? nullptr : cudaGetErrorString(err);
 }
 

@@ -1,0 +1,369 @@
+"""Compiled CPU kernels against the PyTorch reference (wavegen/kernels/reference.py).
+
+The WaveNet step must reproduce the reference: logits within 1e-4, identical categorical
+samples (the same pre-drawn uniforms), the same queue state. Random queue contents and a
+large start time exercise the ring-buffer arithmetic of every layer, dilation 512 included,
+without running thousands of reference steps; one test does run 2,000 steps through the
+chunked sampling driver.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from wavegen import kernels
+from wavegen.generate.sampling import generate_tokens
+from wavegen.kernels import build, dispatch, layout, reference
+from wavegen.models.wavenet import WaveNet, WaveNetConfig
+
+LOGIT_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cpu_kernels():
+    result = build.load("cpu")
+    assert result.ok, f"the CPU kernels must build here: {result.error}"
+    # One intra-op thread: on a shared, busy machine every tiny parallel region of the
+    # reference (a softmax over 16 classes) can otherwise wait a whole scheduler slice.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_grad_enabled(False)
+    yield
+    torch.set_grad_enabled(True)
+    torch.set_num_threads(threads)
+
+
+def make_model(head="categorical", kernel_size=2, conditioned=False, layers=10, cycle=10, seed=0) -> WaveNet:
+    """Dilations 1..512 with small channels (uneven sizes on purpose), non-trivial weights."""
+    cfg = WaveNetConfig(layers=layers, dilation_cycle=cycle, kernel_size=kernel_size, residual_channels=8,
+                        gate_channels=12, skip_channels=10, head=head, classes=16, mixtures=3,
+                        local_channels=5 if conditioned else 0, local_hop=7, local_hidden=6,
+                        global_classes=4 if conditioned else 0)
+    model = WaveNet(cfg)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return model.eval()
+
+
+def step_inputs(model: WaveNet, batch: int, n: int, conditioned: bool, seed: int = 1):
+    """Random queues (a state in mid-stream), per-frame bias and frame indices, uniforms."""
+    g = torch.Generator().manual_seed(seed)
+    state = model.init_state(batch)
+    state.queues.copy_(torch.randn(state.queues.shape, generator=g) * 0.5)
+    t0 = 3001  # past every ring's length, not a multiple of any
+    if conditioned:
+        frames = 9
+        local = torch.randn(batch, 5, frames, generator=g)
+        ids = torch.randint(0, 4, (batch,), generator=g)
+        bias = model.frame_bias(batch, local, ids)
+        frame_index = torch.randint(0, frames, (n,), generator=g).sort().values
+    else:
+        bias = model.frame_bias(batch)
+        frame_index = torch.zeros(n, dtype=torch.long)
+    uniforms = torch.rand(n, batch, 2, generator=g)
+    if model.cfg.head == "categorical":
+        next_input = torch.randint(0, model.cfg.classes, (batch,), generator=g)
+    else:
+        next_input = torch.rand(batch, generator=g) * 2 - 1
+    return state.queues, t0, next_input, bias, frame_index, uniforms
+
+
+def run_both(model, queues, t0, next_input, bias, frame_index, uniforms, forced=None, temperature=1.0,
+             weights_dtype=None):
+    w = model.pack()
+    q_ref, q_cpu = queues.clone(), queues.clone()
+    ref = reference.wavenet_generate(w, q_ref, t0, next_input, bias, frame_index, uniforms, forced, temperature,
+                                     True)
+    cpu = kernels.wavenet_generate(w, q_cpu, t0, next_input, bias, frame_index, uniforms, forced, temperature, True,
+                                   backend="cpu", weights_dtype=weights_dtype)
+    return ref, cpu, q_ref, q_cpu
+
+
+def assert_same_tokens(head, ref_tokens, cpu_tokens):
+    assert ref_tokens.shape == cpu_tokens.shape and ref_tokens.dtype == cpu_tokens.dtype
+    if head == "categorical":
+        assert torch.equal(ref_tokens, cpu_tokens)
+    else:
+        assert (ref_tokens - cpu_tokens).abs().max().item() <= 1e-5
+
+
+# ----------------------------------------------------------------------------- WaveNet step
+
+
+@pytest.mark.parametrize("conditioned", [False, True], ids=["plain", "conditioned"])
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("kernel_size", [2, 3])
+@pytest.mark.parametrize("head", ["categorical", "mol"])
+def test_cpu_step_matches_reference(head, kernel_size, batch, conditioned):
+    model = make_model(head, kernel_size, conditioned)
+    inputs = step_inputs(model, batch, 48, conditioned)
+    (ref_tokens, ref_logits), (cpu_tokens, cpu_logits), q_ref, q_cpu = run_both(model, *inputs)
+    assert cpu_logits.shape == ref_logits.shape == (48, batch, model.head.out_channels)
+    assert (ref_logits - cpu_logits).abs().max().item() <= LOGIT_TOLERANCE
+    assert_same_tokens(head, ref_tokens, cpu_tokens)
+    assert (q_ref - q_cpu).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_cpu_step_greedy_and_tempered(temperature):
+    model = make_model("categorical", 3, True)
+    inputs = step_inputs(model, 3, 40, True)
+    (ref_tokens, ref_logits), (cpu_tokens, cpu_logits), _, _ = run_both(model, *inputs, temperature=temperature)
+    assert (ref_logits - cpu_logits).abs().max().item() <= LOGIT_TOLERANCE
+    assert torch.equal(ref_tokens, cpu_tokens)
+
+
+@pytest.mark.parametrize("head", ["categorical", "mol"])
+def test_forced_tokens_reproduce_the_full_forward(head):
+    """Teacher forcing through the kernel gives the full forward pass's logits."""
+    model = make_model(head, 3, True, layers=6, cycle=3)
+    B, T = 2, 150
+    g = torch.Generator().manual_seed(5)
+    if head == "categorical":
+        tokens = torch.randint(0, 16, (B, T), generator=g)
+    else:
+        tokens = model.head.encode(torch.rand(B, T, generator=g) * 1.8 - 0.9)
+    local = torch.randn(B, 5, math.ceil(T / 7), generator=g)
+    ids = torch.tensor([1, 3])
+    inputs = torch.cat([model.head.silence(B)[:, None].to(tokens.dtype), tokens[:, :-1]], dim=1)
+    state = model.init_state(B)
+    state.next_input = inputs[:, 0]
+    bias = model.frame_bias(B, local, ids)
+    frame_index = torch.arange(T) // 7
+    forced = torch.cat([inputs[:, 1:], tokens[:, -1:]], dim=1)  # the input of step i+1
+    emitted, logits = model.step(state, bias, frame_index, torch.zeros(T, B, 2), forced=forced,
+                                 return_logits=True, backend="cpu")
+    full = model(inputs, local, ids)
+    assert (full - logits.permute(1, 2, 0)).abs().max().item() <= LOGIT_TOLERANCE
+    assert torch.equal(emitted, forced) and emitted.dtype == forced.dtype
+
+
+@pytest.mark.parametrize("head,kernel_size,layers,batch", [
+    ("categorical", 2, 4, 7),
+    pytest.param("categorical", 3, 10, 1, marks=pytest.mark.slow),
+    pytest.param("mol", 2, 10, 7, marks=pytest.mark.slow),
+])
+def test_2000_samples_through_the_driver_are_identical(head, kernel_size, layers, batch):
+    """The chunked sampler, conditioning varying per frame: 2,000 samples equal the reference's.
+
+    The default case keeps four layers (the reference is slow); ring arithmetic up to
+    dilation 512 is covered above, and by the slow cases here.
+    """
+    model = make_model(head, kernel_size, True, layers=layers, cycle=layers)
+    B, n = batch, 2000
+    g = torch.Generator().manual_seed(3)
+    local = torch.randn(B, 5, math.ceil(n / 7), generator=g)
+    ids = torch.randint(0, 4, (B,), generator=g)
+
+    def sample(backend):
+        chunks = generate_tokens(model, n, batch_size=B, local=local, global_ids=ids, chunk_size=700,
+                                 generator=torch.Generator().manual_seed(11), backend=backend)
+        return torch.cat(list(chunks), dim=1)
+
+    fast, slow = sample("cpu"), sample("reference")
+    assert fast.shape == (B, n)
+    assert_same_tokens(head, slow, fast)
+    assert len(torch.unique(fast)) > 4, "samples should not collapse to a constant"
+
+
+def test_backends_can_hand_the_state_over():
+    """Queues are canonical: 30 reference steps then 30 kernel steps == 60 reference steps."""
+    model = make_model("categorical", 2, False)
+    queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 2, 60, False)
+    w = model.pack()
+    q_ref = queues.clone()
+    ref_tokens, _ = reference.wavenet_generate(w, q_ref, t0, next_input, bias, frame_index, uniforms)
+    q_mix = queues.clone()
+    first, _ = reference.wavenet_generate(w, q_mix, t0, next_input, bias, frame_index[:30], uniforms[:30])
+    second, _ = kernels.wavenet_generate(w, q_mix, t0 + 30, first[:, -1], bias, frame_index[30:], uniforms[30:],
+                                         backend="cpu")
+    assert torch.equal(torch.cat([first, second], dim=1), ref_tokens)
+    assert (q_mix - q_ref).abs().max().item() <= 1e-5
+
+
+def test_zero_steps_change_nothing():
+    model = make_model()
+    queues, t0, next_input, bias, _, _ = step_inputs(model, 2, 1, False)
+    before = queues.clone()
+    tokens, logits = kernels.wavenet_generate(model.pack(), queues, t0, next_input, bias,
+                                              torch.zeros(0, dtype=torch.long), torch.zeros(0, 2, 2),
+                                              return_logits=True, backend="cpu")
+    assert tokens.shape == (2, 0) and logits.shape == (0, 2, 16)
+    assert torch.equal(queues, before)
+
+
+@pytest.mark.parametrize("dtype,logit_tolerance,agreement", [(torch.float16, 0.02, 0.98),
+                                                             (torch.bfloat16, 0.15, 0.9)])
+def test_reduced_precision_weights_stay_faithful(dtype, logit_tolerance, agreement):
+    """fp16/bf16 weight storage (fp32 arithmetic): the stated tolerance of the option.
+
+    Max |logit error| relative to the logits' spread, and how often a sample drawn from the
+    same uniforms (teacher forced, so errors cannot compound) equals the float32 one.
+    """
+    model = make_model("categorical", 2, True)
+    queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 4, 200, True)
+    forced = torch.randint(0, 16, (4, 200), generator=torch.Generator().manual_seed(9))
+    (_, ref_logits), (_, low_logits), _, _ = run_both(model, queues, t0, next_input, bias, frame_index, uniforms,
+                                                      forced, weights_dtype=dtype)
+    spread = ref_logits.std().item()
+    error = (ref_logits - low_logits).abs().max().item() / spread
+    assert error <= logit_tolerance
+    assert error > 0, "reduced precision should differ from float32 at all"
+    w = model.pack()
+    pick = lambda logits: torch.stack([reference.sample_from_logits(w, logits[i], uniforms[i], 1.0)
+                                       for i in range(len(logits))])
+    same = (pick(ref_logits) == pick(low_logits)).float().mean().item()
+    assert same >= agreement
+
+
+def test_invalid_inputs_are_rejected():
+    model = make_model()
+    queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 2, 5, False)
+    w = model.pack()
+    with pytest.raises(RuntimeError, match="forced token"):
+        kernels.wavenet_generate(w, queues, t0, next_input, bias, frame_index, uniforms,
+                                 forced=torch.full((2, 5), 99), backend="cpu")
+    with pytest.raises(RuntimeError, match="frame_index"):
+        kernels.wavenet_generate(w, queues, t0, next_input, bias, frame_index + 3, uniforms, backend="cpu")
+    with pytest.raises(ValueError, match="float32"):
+        kernels.wavenet_generate(w, queues.double(), t0, next_input, bias, frame_index, uniforms, backend="cpu")
+    with pytest.raises(ValueError, match="unknown kernel backend"):
+        kernels.wavenet_generate(w, queues, t0, next_input, bias, frame_index, uniforms, backend="fast")
+    with pytest.raises(ValueError, match="cannot run on"):
+        kernels.wavenet_generate(w, queues, t0, next_input, bias, frame_index, uniforms, backend="cuda")
+
+
+# ----------------------------------------------------------------------------- dispatch and build
+
+
+def test_auto_uses_the_kernel_and_the_env_switch_forces_the_reference(monkeypatch):
+    model = make_model()
+    queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 2, 6, False)
+    calls = []
+    real = torch.ops.wavegen.wavenet_generate
+
+    class Spy:
+        def __call__(self, *args):
+            calls.append(1)
+            return real(*args)
+
+    monkeypatch.setattr(dispatch.torch.ops.wavegen, "wavenet_generate", Spy(), raising=False)
+    w = model.pack()
+    kernels.wavenet_generate(w, queues.clone(), t0, next_input, bias, frame_index, uniforms)
+    assert calls == [1]
+    monkeypatch.setenv("WAVEGEN_KERNELS", "reference")
+    kernels.wavenet_generate(w, queues.clone(), t0, next_input, bias, frame_index, uniforms)
+    assert calls == [1]
+
+
+def test_failed_build_warns_once_and_falls_back(monkeypatch, capsys):
+    monkeypatch.setattr(build, "_results", {})
+    monkeypatch.setattr(build, "_warned", set())
+    monkeypatch.setattr(build, "_build", lambda kind, verbose: build.BuildResult(False, error="error: no compiler"))
+    x, scale, shift = torch.randn(2, 3, 5), torch.randn(2, 3, 1), torch.randn(2, 3, 1)
+    for _ in range(3):
+        out = kernels.film_leaky_relu(x, scale, shift)
+        assert torch.equal(out, reference.film_leaky_relu(x, scale, shift))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("wavegen: warning: could not build the cpu kernels")
+    with pytest.raises(RuntimeError, match="could not be built"):
+        kernels.film_leaky_relu(x, scale, shift, backend="cpu")
+
+
+def test_library_lives_in_the_cache_folder():
+    result = build.status()["cpu"]
+    library = os.path.realpath(result.library)
+    assert library.startswith(os.path.realpath(build.cache_root()))
+    assert f"cpu-{build.build_key('cpu', result.flags)}" in library
+    assert build.build_key("cpu", result.flags) != build.build_key("cpu", result.flags + ["-DX"])
+
+
+def test_import_is_light_and_builds_nothing(tmp_path):
+    code = (
+        "import sys, wavegen.kernels\n"
+        "heavy = {'torch.utils.cpp_extension', 'hydra', 'soundfile', 'librosa', 'torchaudio', 'matplotlib'}\n"
+        "loaded = heavy & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    env = dict(os.environ, WAVEGEN_KERNEL_CACHE=str(tmp_path / "cache"))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_weights_precision_context():
+    assert kernels.get_weights_dtype() == torch.float32
+    with kernels.weights_precision(torch.bfloat16):
+        assert kernels.get_weights_dtype() == torch.bfloat16
+    assert kernels.get_weights_dtype() == torch.float32
+    with pytest.raises(ValueError):
+        kernels.set_weights_dtype(torch.int8)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def test_panel_layout_places_every_weight():
+    w = torch.randn(3, 70, 130)  # [..., K, N] with N not a multiple of 64
+    panels = layout.to_panels(w)
+    assert panels.shape == (3, 3, 70, 64)
+    k, n = 41, 129
+    assert panels[1, n // 64, k, n % 64] == w[1, k, n]
+    assert torch.all(panels[:, 2, :, 130 - 128:] == 0), "padding columns are zero"
+
+
+def test_layout_cache_follows_weight_changes():
+    model = make_model()
+    w = model.pack()
+    first = layout.layout_cache.get(w, torch.float32, "cpu")
+    assert layout.layout_cache.get(w, torch.float32, "cpu") is first
+    assert layout.layout_cache.get(w, torch.float16, "cpu").conv.dtype == torch.float16
+    w.out2_w.add_(1.0)  # in place: same tensor, new version
+    second = layout.layout_cache.get(w, torch.float32, "cpu")
+    assert second is not first
+    assert torch.allclose(second.out2[0, :, 0], w.out2_w[0, :])
+
+
+# ----------------------------------------------------------------------------- vocoder ops
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 1), (2, 3, 50), (1, 3, 1)], ids=["per-channel", "per-sample", "batch-bcast"])
+@pytest.mark.parametrize("dtype,tolerance", [(torch.float32, 1e-6), (torch.float16, 2e-3), (torch.bfloat16, 2e-2)])
+def test_film_leaky_relu_matches_reference(shape, dtype, tolerance):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 50, generator=g).to(dtype)
+    scale, shift = torch.randn(*shape, generator=g).to(dtype), torch.randn(*shape, generator=g).to(dtype)
+    out = kernels.film_leaky_relu(x, scale, shift, 0.2, backend="cpu")
+    expected = reference.film_leaky_relu(x.float(), scale.float(), shift.float(), 0.2)
+    assert out.dtype == dtype and out.shape == x.shape
+    assert (out.float() - expected).abs().max().item() <= tolerance * max(1.0, expected.abs().max().item())
+
+
+@pytest.mark.parametrize("with_noise,sigma,clamp", [(True, 0.3, True), (False, 0.0, True), (True, 0.0, False),
+                                                    (True, 0.5, False)])
+def test_diffusion_update_matches_reference(with_noise, sigma, clamp):
+    g = torch.Generator().manual_seed(1)
+    y, eps = torch.randn(3, 1000, generator=g), torch.randn(3, 1000, generator=g)
+    noise = torch.randn(3, 1000, generator=g) if with_noise else None
+    out = kernels.diffusion_update(y, eps, noise, 1.3, 0.2, sigma, clamp, backend="cpu")
+    expected = reference.diffusion_update(y, eps, noise, 1.3, 0.2, sigma, clamp)
+    assert (out - expected).abs().max().item() <= 1e-6
+    assert clamp == bool(out.abs().max() <= 1.0)
+
+
+def test_vocoder_ops_use_autograd_when_inputs_need_grad():
+    with torch.enable_grad():
+        x = torch.randn(2, 3, 7, requires_grad=True)
+        scale, shift = torch.randn(2, 3, 1), torch.randn(2, 3, 1)
+        kernels.film_leaky_relu(x, scale, shift).sum().backward()
+        assert x.grad is not None and x.grad.abs().sum() > 0
+        y = torch.randn(2, 9, requires_grad=True)
+        kernels.diffusion_update(y, torch.randn(2, 9), None, 2.0, 0.1, 0.0, False).sum().backward()
+        assert torch.allclose(y.grad, torch.full((2, 9), 2.0))
