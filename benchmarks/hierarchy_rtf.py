@@ -2,6 +2,7 @@
 
     python benchmarks/hierarchy_rtf.py                       # tiny hierarchy, 10 s, 1 thread, median of 3
     python benchmarks/hierarchy_rtf.py --size debug --seconds 5 --repeats 1 --threads 2
+    python benchmarks/hierarchy_rtf.py --compare-level2     # training cost of the two level-2 designs
 
 Real-time factor = seconds spent generating / seconds of audio generated (below 1 is
 faster than real time). Weights are random (``wavegen.hierarchy.randomised``): sampling
@@ -30,7 +31,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--down", action="append", choices=["wavenet", "vocoder"], help="default: both")
+    parser.add_argument("--compare-level2", action="store_true",
+                        help="instead: time training steps of level 2 on level-1 codes vs on audio (tiny sizes)")
     args = parser.parse_args()
+    if args.compare_level2:
+        return compare_level2(args.threads)
 
     import torch
 
@@ -69,6 +74,51 @@ def main() -> None:
             for level in h.levels():
                 print(f"  {level['name']}: {level['levels']} levels at hop {level['hop']}: "
                       f"{level['frames_per_second']:g} frames/s, {level['bits_per_second_fixed']:.0f} bits/s fixed-rate")
+
+
+def compare_level2(threads: int, steps: int = 6) -> None:
+    """Seconds per training step of the two level-2 designs on the same level-1 codes and data."""
+    import torch
+
+    from wavegen.audio.io import read_audio
+    from wavegen.config import compose
+    from wavegen.data import build_dataset
+    from wavegen.hierarchy.codeset import CodeSetWriter
+    from wavegen.hierarchy.randomised import build_random_hierarchy
+    from wavegen.tasks import build_task
+    from wavegen.train.checkpoint import load_model
+
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        level1 = build_random_hierarchy(tmp, "tiny")["level1"]
+        ae, _ = load_model(level1)
+        data = compose(["data=embedded_debug"])
+        writer = CodeSetWriter(tmp / "codes1", ae.levels, ae.hop, ae.sample_rate, ae.fingerprint())
+        for split, items in build_dataset(data.data, data.audio).items():
+            for item in items:
+                audio = read_audio(item.path, ae.sample_rate)
+                writer.add(split, item.piece, ae.encode(audio, chunk_frames=4096), audio.numel())
+        codeset = writer.finish()
+        for name, extra in (("level2_tiny", f"+codeset={codeset.root}"), ("level2_audio_tiny", f"+autoencoder={level1}")):
+            cfg = compose([f"model=prior/{name}", "data=embedded_debug", "train.segment_length=512",
+                           "train.batch_size=8", extra])
+            task = build_task(cfg)
+            sampler = task.build_sampler(cfg, "train")
+            opt = torch.optim.Adam(task.model.parameters(), 1e-3)
+            times = []
+            for step in range(steps):
+                batch = sampler.batch(step)
+                start = time.perf_counter()
+                loss, _ = task.loss(task.model, batch)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                times.append(time.perf_counter() - start)
+            encoder = sum(p.numel() for p in task.model.encoder.parameters())
+            total = sum(p.numel() for p in task.model.parameters())
+            print(f"{name}: encoder {encoder / 1e3:.1f} k parameters, model {total / 1e3:.1f} k; seconds per step "
+                  f"(batch 8 x 512 level-1 frames, {threads} thread(s)): {', '.join(f'{t:.2f}' for t in times)}")
 
 
 if __name__ == "__main__":
