@@ -11,7 +11,12 @@ Modules:
 
 - :mod:`~wavegen.hierarchy.joint`       C code channels <-> one joint class index per frame
 - :mod:`~wavegen.hierarchy.codeset`     a dataset split encoded into code files (what priors train on)
+- :mod:`~wavegen.hierarchy.event_data`  run-length event windows for the event Transformer prior
 - :mod:`~wavegen.hierarchy.streaming`   bounded-memory, chunk-by-chunk sampling of each level
 - :mod:`~wavegen.hierarchy.assembly`    loading a hierarchy's checkpoints and checking they fit together
 - :mod:`~wavegen.hierarchy.spectrogram` a spectrogram of any length in bounded memory
+- :mod:`~wavegen.hierarchy.randomised`  random-weight hierarchies for tests and speed benchmarks
+
+The top prior may also be a run-length event Transformer
+(:mod:`wavegen.models.event_transformer`). See docs/hierarchy.md.
 """
