@@ -145,6 +145,25 @@ def test_chunked_memory_does_not_grow_with_length():
         assert max(p.shape[1] for p in pieces) <= 12 * 256
 
 
+@pytest.mark.parametrize("frames,chunk,overlap", [(50, 16, 8), (50, 16, 0), (17, 16, 8), (10, 16, 4), (33, 9, 3)])
+def test_crossfade_reassembles_a_signal_exactly(frames, chunk, overlap):
+    """When every chunk agrees with one global signal, the stitched stream is that signal."""
+    from wavegen.diffusion.samplers import crossfade_chunks
+
+    hop = 4
+    signal = torch.randn(2, frames * hop, generator=torch.Generator().manual_seed(0))
+    windows = []
+
+    def run(start, end):
+        windows.append((start, end))
+        return signal[:, start * hop : end * hop].clone()
+
+    out = torch.cat(list(crossfade_chunks(run, frames, (frames - 1) * hop, hop, chunk, overlap)), dim=1)
+    assert torch.allclose(out, signal[:, : (frames - 1) * hop], atol=1e-6)
+    assert all(end - start <= chunk for start, end in windows)
+    assert [s for s, _ in windows] == sorted(s for s, _ in windows)
+
+
 def test_bad_chunking_is_refused():
     with pytest.raises(WavegenError, match="overlap_frames"):
         list(vocode_stream(tiny_model(), random_mel(10), NoiseSchedule((0.1,)), chunk_frames=8, overlap_frames=6))

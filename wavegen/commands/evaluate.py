@@ -58,6 +58,7 @@ def _register_vocoder(targets) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--griffin-lim-iters", type=int, default=64, help="0 leaves the Griffin-Lim row out")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=run_vocoder)
 
 
@@ -73,8 +74,8 @@ def run_vocoder(args: argparse.Namespace) -> int:
     steps = _steps_list(args.steps)
     if args.clips < 1 or args.seconds <= 0:
         raise WavegenError("--clips must be at least 1 and --seconds positive")
-    if args.json and Path(args.json).exists():
-        raise WavegenError(f"output file already exists: {args.json}")
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        raise WavegenError(f"output file already exists: {args.json} (pass --overwrite to replace it)")
     if args.threads:
         torch.set_num_threads(args.threads)
     model, ckpt = load_vocoder(args.checkpoint)

@@ -4,7 +4,8 @@
   Tensor[B, F · hop] (frame ``f`` -> samples ``f·hop .. (f+1)·hop - 1``).
 - :func:`vocode_stream` / :func:`vocode` do the same in overlapping chunks with
   constant memory and return the clip, Tensor[B, (F-1) · hop] (a mel of F
-  centred frames describes (F-1)·hop samples).
+  centred frames describes (F-1)·hop samples); :func:`crossfade_chunks` is the
+  stitching on its own, for callers whose mel arrives as a stream.
 
 Noise comes from :class:`~wavegen.diffusion.noise.PositionalNoise`, a function of
 sample position, so chunked and one-pass sampling draw identical noise and differ
@@ -14,7 +15,7 @@ reverse step itself is :func:`wavegen.kernels.diffusion_update`.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import Tensor
@@ -79,6 +80,57 @@ def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator
         return reverse_process(model, log_mel, schedule, noise)
 
 
+def crossfade_chunks(
+    run: Callable[[int, int], Tensor],
+    num_frames: int,
+    num_samples: int,
+    hop: int,
+    chunk_frames: int = 512,
+    overlap_frames: int = 32,
+) -> Iterator[Tensor]:
+    """Stitch per-chunk vocoder outputs into one stream of Tensor[B, n] pieces, ``num_samples`` in all.
+
+    ``run(start, end)`` must return the audio Tensor[B, (end-start)·hop] of mel frames
+    ``start .. end-1`` (e.g. :func:`reverse_process` on that window). Chunks of
+    ``chunk_frames`` overlap by ``overlap_frames``; in each overlap the outer quarters are
+    dropped (the network saw zero padding there) and the middle half is crossfaded
+    linearly. ``run`` is called with increasing windows, so a streaming caller may free
+    frames before ``start``. Memory holds two chunks whatever the length.
+    """
+    if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
+        raise WavegenError(f"need chunk_frames >= 2 and 0 <= overlap_frames <= chunk_frames / 2, "
+                           f"got {chunk_frames} and {overlap_frames}")
+    if num_samples > num_frames * hop:
+        raise WavegenError(f"{num_frames} mel frames cannot give {num_samples} samples (hop {hop})")
+    if num_samples <= 0:
+        return
+    end = min(chunk_frames, num_frames)
+    prev, prev_offset = run(0, end), 0  # audio of the previous chunk and its first sample
+    fade = overlap_frames // 2 * hop
+    margin = (overlap_frames * hop - fade) // 2
+    ramp = torch.linspace(0.0, 1.0, fade + 2, device=prev.device, dtype=prev.dtype)[1:-1] if fade else None
+    start, emitted = 0, 0
+    while end < num_frames and emitted < num_samples:
+        start += chunk_frames - overlap_frames
+        end = min(start + chunk_frames, num_frames)
+        cur, cur_offset = run(start, end), start * hop
+        fade_start = cur_offset + margin
+        fade_end = fade_start + fade
+        pieces = [prev[:, emitted - prev_offset : fade_start - prev_offset]]
+        if fade:
+            a = prev[:, fade_start - prev_offset : fade_end - prev_offset]
+            b = cur[:, fade_start - cur_offset : fade_end - cur_offset]
+            pieces.append(a * (1 - ramp) + b * ramp)
+        piece = torch.cat(pieces, dim=1)[:, : max(num_samples - emitted, 0)]
+        if piece.shape[1]:
+            yield piece
+        emitted = min(fade_end, num_samples)
+        prev, prev_offset = cur, cur_offset
+    tail = prev[:, emitted - prev_offset : num_samples - prev_offset]
+    if tail.shape[1]:
+        yield tail
+
+
 def vocode_stream(
     model,
     log_mel: Tensor,
@@ -89,18 +141,12 @@ def vocode_stream(
 ) -> Iterator[Tensor]:
     """Yield the clip of Tensor[B, n_mels, F] as consecutive Tensor[B, n] pieces, (F-1)·hop samples in all.
 
-    Chunks of ``chunk_frames`` frames overlap by ``overlap_frames``. In each overlap the
-    outer quarters are dropped (the network saw zero padding there) and the middle half
-    is crossfaded linearly. Memory holds two chunks whatever the length.
+    Chunk by chunk with constant memory; see :func:`crossfade_chunks`.
     """
-    if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
-        raise WavegenError(f"need chunk_frames >= 2 and 0 <= overlap_frames <= chunk_frames / 2, "
-                           f"got {chunk_frames} and {overlap_frames}")
     schedule = schedule_from(schedule)
     device, dtype = _model_device_dtype(model)
     hop = model.hop_length
     B, _, F = log_mel.shape
-    total = max(F - 1, 0) * hop
     noise = PositionalNoise.from_generator(generator, B, device, dtype)
 
     def run(start: int, end: int) -> Tensor:
@@ -108,36 +154,7 @@ def vocode_stream(
         with torch.inference_mode():
             return reverse_process(model, mel, schedule, noise, start * hop)
 
-    if F <= chunk_frames:
-        if total:
-            yield run(0, F)[:, :total]
-        return
-
-    fade = overlap_frames // 2 * hop
-    margin = (overlap_frames * hop - fade) // 2
-    ramp = torch.linspace(0.0, 1.0, fade + 2, device=device, dtype=dtype)[1:-1] if fade else None
-    start, end = 0, chunk_frames
-    prev, prev_offset = run(0, end), 0  # audio of the previous chunk and its first sample
-    emitted = 0
-    while end < F:
-        start += chunk_frames - overlap_frames
-        end = min(start + chunk_frames, F)
-        cur, cur_offset = run(start, end), start * hop
-        fade_start = cur_offset + margin
-        fade_end = fade_start + fade
-        pieces = [prev[:, emitted - prev_offset : fade_start - prev_offset]]
-        if fade:
-            a = prev[:, fade_start - prev_offset : fade_end - prev_offset]
-            b = cur[:, fade_start - cur_offset : fade_end - cur_offset]
-            pieces.append(a * (1 - ramp) + b * ramp)
-        piece = torch.cat(pieces, dim=1)[:, : max(total - emitted, 0)]
-        if piece.shape[1]:
-            yield piece
-        emitted = min(fade_end, total)
-        prev, prev_offset = cur, cur_offset
-    tail = prev[:, emitted - prev_offset : total - prev_offset]
-    if tail.shape[1]:
-        yield tail
+    yield from crossfade_chunks(run, F, max(F - 1, 0) * hop, hop, chunk_frames, overlap_frames)
 
 
 def vocode(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None,
