@@ -72,8 +72,9 @@ def measure(tmp_path, size: str = "debug", down: str = "wavenet", leak: bool = F
 
 
 MB = 2**20
-# Below the 3.2 MB a kept float32 copy of 50 s of audio would add; well above allocator noise.
-GROWTH_TOLERANCE = 1.5 * MB
+# Below the 3.2 MB a kept float32 copy of 50 s of audio would add (6.4 MB measured with the
+# injected leak); above the allocator's noise (10 s vs 60 s growth differed by -1.6 MB).
+GROWTH_TOLERANCE = 3.0 * MB
 
 
 def check_bounded(short: dict, long: dict) -> None:
