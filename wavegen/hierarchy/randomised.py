@@ -1,7 +1,7 @@
 """Hierarchies with random weights, for tests and speed benchmarks (no training needed).
 
 ``build_random_hierarchy(folder, size)`` composes each level's model config of a size
-(``debug`` or ``tiny``), builds it with random weights and writes a checkpoint per level,
+(``debug``, ``tiny`` or ``base``), builds it with random weights and writes a checkpoint per level,
 exactly as the training loop would (same format, fingerprints linking the levels).
 Sampling speed does not depend on what the weights learnt, so real-time factors
 measured on these hold for trained models of the same size.
@@ -29,6 +29,13 @@ _MODELS = {
         "prior": ("prior/tiny", []),
         "codes_to_mel": ("codes_to_mel/tiny", []),
         "vocoder": ("vocoder/debug", []),
+    },
+    "base": {
+        "level1": ("autoencoder/base", ["model.levels=[5,5,5]"]),
+        "level2": ("prior/level2_base", []),
+        "prior": ("prior/base", []),
+        "codes_to_mel": ("codes_to_mel/base", []),
+        "vocoder": ("vocoder/small", []),
     },
 }
 
