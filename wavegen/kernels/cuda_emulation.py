@@ -55,7 +55,7 @@ def build() -> ctypes.CDLL:
     library.wavegen_emulated_wavenet_generate.restype = ctypes.c_char_p
     library.wavegen_emulated_wavenet_generate.argtypes = [
         ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_void_p),
-        ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int64)]
+        ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int64)]  # ints, floats, pointers, force, plan
     _library = library
     return library
 
@@ -79,11 +79,14 @@ def wavenet_generate(
     cluster: int = 0,
     streams: int = 0,
     threads: int = 64,
+    plan_only: bool = False,
 ) -> tuple[Tensor, Optional[Tensor], dict]:
     """The reference's arguments and results (CPU tensors), plus the launch plan it ran with.
 
-    ``cluster``, ``streams``, ``threads`` force the launch shape (0: the planner decides).
-    Set ``WAVEGEN_EMU_SMEM`` (bytes) to shrink shared memory and exercise L2-resident weights.
+    ``cluster``, ``streams``, ``threads`` force the launch shape (0: the planner decides);
+    ``plan_only`` returns the plan without running. The pretend GPU is an H100-like sm_90
+    part; ``WAVEGEN_EMU_SMEM`` (bytes of shared memory per block) and ``WAVEGEN_EMU_SMS``
+    (multiprocessors) change it, e.g. to exercise weights read from L2.
     """
     library = build()
     kw = to_kernel_layout(w, weights_dtype, "cpu")
@@ -116,7 +119,7 @@ def wavenet_generate(
     error = library.wavegen_emulated_wavenet_generate(
         (ctypes.c_int64 * len(ints))(*ints), (ctypes.c_double * 2)(*floats),
         (ctypes.c_void_p * len(pointers))(*[_pointer(t) for t in pointers]),
-        (ctypes.c_int * 3)(cluster, streams, threads), plan)
+        (ctypes.c_int * 4)(cluster, streams, threads, int(plan_only)), plan)
     if error:
         raise RuntimeError(f"emulated CUDA kernel: {error.decode()}")
     if forced is not None and forced.dtype != tokens.dtype:

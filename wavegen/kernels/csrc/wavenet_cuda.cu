@@ -182,25 +182,28 @@ struct SmemLayout {
     out1_w = take(head_resident ? static_cast<int64_t>(nsmax) * p.Sp * bytes_per_weight : 0);
     out2_w = take(head_resident ? static_cast<int64_t>(nqmax) * p.Ap * bytes_per_weight : 0);
     const int64_t f = sizeof(float);
-    x = take(f * nbpad * p.R);
+    // Inputs of matrix products (taps, a, v) have nbpad rows: a product reads whole stream
+    // tiles, the rows past the last stream only feed accumulators that are never stored.
+    const int64_t nb = streams;
+    x = take(f * nb * p.R);
     taps = take(f * 2 * nbpad * kR);
-    biasb = take(f * 2 * nbpad * 2 * npmax);
-    z = take(f * nbpad * 2 * npmax);
+    biasb = take(f * 2 * nb * 2 * npmax);
+    z = take(f * nb * 2 * npmax);
     a = take(f * nbpad * npmax);
-    part = take(f * nbpad * pw);
-    skip = take(f * nbpad * p.Sp);
+    part = take(f * nb * pw);
+    skip = take(f * nb * p.Sp);
     v = take(f * nbpad * (nsmax > nqmax ? nsmax : nqmax));
-    int64_t xc = static_cast<int64_t>(C) * nbpad * p.R;
-    xc = xc > static_cast<int64_t>(C) * nbpad * nsmax ? xc : static_cast<int64_t>(C) * nbpad * nsmax;
-    xc = xc > static_cast<int64_t>(C) * nbpad * nqmax ? xc : static_cast<int64_t>(C) * nbpad * nqmax;
-    xc = xc > static_cast<int64_t>(C) * nbpad * nrmax ? xc : static_cast<int64_t>(C) * nbpad * nrmax;
-    xc = xc > static_cast<int64_t>(nbpad) * p.Ap ? xc : static_cast<int64_t>(nbpad) * p.Ap;
+    int64_t xc = static_cast<int64_t>(C) * nb * p.R;
+    xc = xc > static_cast<int64_t>(C) * nb * nsmax ? xc : static_cast<int64_t>(C) * nb * nsmax;
+    xc = xc > static_cast<int64_t>(C) * nb * nqmax ? xc : static_cast<int64_t>(C) * nb * nqmax;
+    xc = xc > static_cast<int64_t>(C) * nb * nrmax ? xc : static_cast<int64_t>(C) * nb * nrmax;
+    xc = xc > nb * p.Ap ? xc : nb * p.Ap;
     xchg_floats = static_cast<int>(align16(xc * f) / f);
     xchg = take(f * 2 * xchg_floats);
     scratch = take(f * static_cast<int64_t>(max_chunks) * nbt * 32);
-    unif = take(f * nbpad * 2);
-    tok_l = take(sizeof(int64_t) * nbpad);
-    tok_f = take(f * nbpad);
+    unif = take(f * nb * 2);
+    tok_l = take(sizeof(int64_t) * nb);
+    tok_f = take(f * nb);
     misc = take(16);  // two int64: this and the next sample's conditioning frame
     total = off;
   }
@@ -504,7 +507,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
         tb[b * kR + j * R + r] = __ldcg(p.queues + ((sb + b) * p.queue_rows + row) * R + r);
       }
     }
-    float* bb = biasb + static_cast<int64_t>(buf) * lay.nbpad * 2 * npm;
+    float* bb = biasb + static_cast<int64_t>(buf) * NB * 2 * npm;
     for (int idx = tid; idx < nb * 2 * np; idx += nthreads) {
       const int b = idx / (2 * np), c2 = idx % (2 * np);
       const int col = c2 < np ? p0 + c2 : G2 + p0 + (c2 - np);
@@ -581,7 +584,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
       matvec<WT, NBT>(conv_slices, 2, tb, kR, z, 2 * npm, nb, false, scratch);
 
       // a = tanh(z_f + bias_f) * sigmoid(z_g + bias_g)
-      const float* bb = biasb + static_cast<int64_t>(buf) * lay.nbpad * 2 * npm;
+      const float* bb = biasb + static_cast<int64_t>(buf) * NB * 2 * npm;
       for (int idx = tid; idx < nb * np; idx += nthreads) {
         const int b = idx / np, pp = idx % np;
         const float zf = z[b * 2 * npm + pp] + bb[b * 2 * npm + pp];
@@ -611,7 +614,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
         float* dst_local = xbuf(exchange);
         for (int idx = tid; idx < C * nb * R; idx += nthreads) {
           const int peer = idx / (nb * R), rest = idx % (nb * R), b = rest / R, r = rest % R;
-          cluster.peer(dst_local, peer)[(static_cast<int64_t>(rank) * lay.nbpad + b) * R + r] = part[b * lay.pw + r];
+          cluster.peer(dst_local, peer)[(static_cast<int64_t>(rank) * NB + b) * R + r] = part[b * lay.pw + r];
         }
       }
       async_commit_and_wait_all();  // next layer's taps and biases have landed
@@ -630,7 +633,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
         const float xl = x[idx];
         if (r >= x0 && r < x1) p.queues[((sb + b) * p.queue_rows + row) * R + r] = xl;
         float sum = 0.0f;
-        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * lay.nbpad + b) * R + r];
+        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * NB + b) * R + r];
         x[idx] = xl + (p.res_b[l * R + r] + sum);
       }
       ++exchange;
@@ -644,7 +647,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
         const int b = idx / S, s = idx % S;
         const int owner = split_owner(S, C, s);
         const int offset = s - split_begin(S, C, owner);
-        cluster.peer(dst_local, owner)[(static_cast<int64_t>(rank) * lay.nbpad + b) * nsm + offset] = skip[b * p.Sp + s];
+        cluster.peer(dst_local, owner)[(static_cast<int64_t>(rank) * NB + b) * nsm + offset] = skip[b * p.Sp + s];
       }
       if (tid == 0) frames[1] = frame_next;
       cluster.sync();
@@ -662,7 +665,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
       for (int idx = tid; idx < nb * ns; idx += nthreads) {
         const int b = idx / ns, ss = idx % ns;
         float sum = 0.0f;
-        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * lay.nbpad + b) * nsm + ss];
+        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * NB + b) * nsm + ss];
         v[b * nsm + ss] = fmaxf(sum + p.skip_b[s0 + ss], 0.0f);
       }
       ++exchange;
@@ -686,7 +689,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
         const int b = idx / S, q = idx % S;
         const int owner = split_owner(S, C, q);
         const int offset = q - split_begin(S, C, owner);
-        cluster.peer(dst_local, owner)[(static_cast<int64_t>(rank) * lay.nbpad + b) * nqm + offset] = part[b * lay.pw + q];
+        cluster.peer(dst_local, owner)[(static_cast<int64_t>(rank) * NB + b) * nqm + offset] = part[b * lay.pw + q];
       }
       cluster.sync();
       // All queue writes of this sample are visible now: fetch the next sample's layer 0.
@@ -695,7 +698,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
       for (int idx = tid; idx < nb * nq; idx += nthreads) {
         const int b = idx / nq, qq = idx % nq;
         float sum = 0.0f;
-        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * lay.nbpad + b) * nqm + qq];
+        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * NB + b) * nqm + qq];
         v[b * nsm + qq] = fmaxf(sum + p.out1_b[q0 + qq], 0.0f);
       }
       ++exchange;
@@ -719,7 +722,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
         const int b = idx / A, r = idx % A;
         const int owner = split_owner(A, C, r);
         const int offset = r - split_begin(A, C, owner);
-        cluster.peer(dst_local, owner)[(static_cast<int64_t>(rank) * lay.nbpad + b) * nrm + offset] = part[b * lay.pw + r];
+        cluster.peer(dst_local, owner)[(static_cast<int64_t>(rank) * NB + b) * nrm + offset] = part[b * lay.pw + r];
       }
       if (tid < nb) {
         unif[2 * tid] = u0;
@@ -736,7 +739,7 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
       for (int idx = tid; idx < nb * nr; idx += nthreads) {
         const int b = idx / nr, rr = idx % nr;
         float sum = 0.0f;
-        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * lay.nbpad + b) * nrm + rr];
+        for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * NB + b) * nrm + rr];
         const float logit = sum + p.out2_b[r0 + rr];
         if (p.logits) p.logits[(i * p.B + sb + b) * A + r0 + rr] = logit;
         for (int c = 0; c < C; ++c) cluster.peer(dst_local, c)[static_cast<int64_t>(b) * p.Ap + r0 + rr] = logit;

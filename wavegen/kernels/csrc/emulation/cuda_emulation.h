@@ -210,7 +210,7 @@ constexpr cudaError_t cudaSuccess = 0;
 using cudaStream_t = void*;
 
 struct cudaDeviceProp {
-  int major = 9, minor = 0, multiProcessorCount = 8;
+  int major = 9, minor = 0, multiProcessorCount = 132;  // an H100 / H200
   size_t sharedMemPerBlockOptin = 232448, sharedMemPerBlock = 49152;
 };
 inline cudaError_t cudaGetDevice(int* device) {

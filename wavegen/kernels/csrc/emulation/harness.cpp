@@ -16,7 +16,7 @@ int panels(int n) { return (n + 63) / 64 * 64; }
 // ptrs:   queues, bias, frame_index, uniforms, next_long, next_float, forced_long, forced_float,
 //         tokens_long, tokens_float, logits, embed, conv, proj, res_b, skip_b, out1, out1_b,
 //         out2, out2_b   (null where absent)
-// force:  cluster, streams, threads (0: let the planner choose)
+// force:  cluster, streams, threads (0: let the planner choose), plan_only (1: do not launch)
 // plan:   out - cluster, streams, threads, resident_layers, head_resident, smem_bytes
 extern "C" const char* wavegen_emulated_wavenet_generate(const int64_t* ints, const double* floats,
                                                          void* const* ptrs, const int* force, int64_t* plan_out) {
@@ -79,5 +79,6 @@ extern "C" const char* wavegen_emulated_wavenet_generate(const int64_t* ints, co
   plan_out[3] = plan.resident_layers;
   plan_out[4] = plan.head_resident;
   plan_out[5] = plan.smem_bytes;
+  if (force[3]) return nullptr;
   return launch_wavenet(p, plan, nullptr);
 }

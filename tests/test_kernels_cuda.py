@@ -1,0 +1,319 @@
+"""The CUDA kernels: compiled by nvcc here, run through the CPU emulation here, run on a GPU
+where there is one (``pytest -m cuda``; benchmarks/gpu_check.sh runs these on a lent GPU).
+
+Only torch, numpy and wavegen.{nn,kernels,models.wavenet} are imported, so the file runs on
+a bare GPU machine too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from wavegen import kernels
+from wavegen.kernels import build, cuda_emulation, reference
+from wavegen.models.wavenet import WaveNet, WaveNetConfig
+
+CSRC = build.CSRC
+LOGIT_TOLERANCE = 1e-4
+
+
+def nvcc_path():
+    home = build.find_cuda_home()
+    if home and (Path(home) / "bin" / "nvcc").exists():
+        return str(Path(home) / "bin" / "nvcc")
+    return shutil.which("nvcc")
+
+
+@pytest.fixture(autouse=True)
+def no_grad():
+    with torch.no_grad():
+        yield
+
+
+def make_model(head="categorical", kernel_size=2, conditioned=False, layers=10, cycle=10, R=8, G=12, S=10,
+               classes=16, seed=0, scale=0.3):
+    cfg = WaveNetConfig(layers=layers, dilation_cycle=cycle, kernel_size=kernel_size, residual_channels=R,
+                        gate_channels=G, skip_channels=S, head=head, classes=classes, mixtures=3,
+                        local_channels=5 if conditioned else 0, local_hop=7, local_hidden=6,
+                        global_classes=4 if conditioned else 0)
+    model = WaveNet(cfg)
+    g = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return model.eval()
+
+
+def step_inputs(model, batch, n, conditioned, seed=1):
+    """Mid-stream random queues at a start time past every ring's length, per-frame biases."""
+    g = torch.Generator().manual_seed(seed)
+    state = model.init_state(batch)
+    state.queues.copy_(torch.randn(state.queues.shape, generator=g) * 0.5)
+    if conditioned:
+        local = torch.randn(batch, 5, 9, generator=g)
+        bias = model.frame_bias(batch, local, torch.randint(0, 4, (batch,), generator=g))
+        frame_index = torch.randint(0, 9, (n,), generator=g).sort().values
+    else:
+        bias = model.frame_bias(batch)
+        frame_index = torch.zeros(n, dtype=torch.long)
+    uniforms = torch.rand(n, batch, 2, generator=g)
+    if model.cfg.head == "categorical":
+        next_input = torch.randint(0, model.cfg.classes, (batch,), generator=g)
+    else:
+        next_input = torch.rand(batch, generator=g) * 2 - 1
+    return state.queues, 3001, next_input, bias, frame_index, uniforms
+
+
+def assert_matches(head, ref, got, q_ref, q_got, logit_tolerance=LOGIT_TOLERANCE):
+    (ref_tokens, ref_logits), (tokens, logits) = ref, got
+    assert (ref_logits - logits.cpu()).abs().max().item() <= logit_tolerance
+    if head == "categorical":
+        assert torch.equal(ref_tokens, tokens.cpu())
+    else:
+        assert (ref_tokens - tokens.cpu()).abs().max().item() <= 1e-5
+    assert (q_ref - q_got.cpu()).abs().max().item() <= 1e-5
+
+
+# ----------------------------------------------------------------------------- nvcc, here
+
+
+@pytest.mark.skipif(nvcc_path() is None, reason="nvcc not found")
+def test_cuda_sources_compile_with_nvcc():
+    """Both .cu files compile for Hopper (sm_90 machine code) and as generic compute_80 PTX.
+
+    The .cu files include no torch headers, so this takes seconds, not minutes; the torch
+    glue (cuda_bindings.cpp) is built by the slow test below.
+    """
+    nvcc = nvcc_path()
+    targets = {"sm90": "-gencode=arch=compute_90,code=sm_90", "ptx80": "-gencode=arch=compute_80,code=compute_80"}
+    with tempfile.TemporaryDirectory() as out:
+        jobs = []
+        for source in ("wavenet_cuda.cu", "vocoder_cuda.cu"):
+            for name, target in targets.items():
+                command = [nvcc, "-c", "-std=c++17", "-O3", f"-I{CSRC}", target, str(CSRC / source),
+                           "-o", os.path.join(out, f"{source}.{name}.o")]
+                jobs.append((command, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                       text=True)))
+        for command, job in jobs:
+            output, _ = job.communicate(timeout=900)
+            assert job.returncode == 0, f"{' '.join(command)}\n{output}"
+            assert "warning" not in output.lower(), output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(nvcc_path() is None, reason="nvcc not found")
+def test_cuda_extension_builds_and_registers(tmp_path, monkeypatch):
+    """The whole CUDA extension (torch glue included) compiles, links and registers its ops."""
+    monkeypatch.setenv("WAVEGEN_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(build, "_results", {})
+    result = build.load("cuda", warn=False)
+    assert result.ok, result.error
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("wavegen::wavenet_generate", "CUDA")
+
+
+# ----------------------------------------------------------------------------- the kernel's code on the CPU
+
+
+needs_gxx = pytest.mark.skipif(not cuda_emulation.available(), reason="g++ not found")
+
+
+@needs_gxx
+@pytest.mark.parametrize("head,kernel_size,batch,conditioned,cluster,streams,R,temperature", [
+    ("categorical", 2, 1, True, 1, 0, 8, 1.0),     # one CTA, dilations to 512
+    ("mol", 3, 3, True, 2, 2, 8, 1.0),            # a cluster of 2, two streams per cluster
+    ("categorical", 3, 2, False, 4, 1, 6, 0.0),   # R not a multiple of 4 (scalar queue copies), greedy
+])
+def test_emulated_cuda_kernel_matches_reference(head, kernel_size, batch, conditioned, cluster, streams, R,
+                                                temperature):
+    model = make_model(head, kernel_size, conditioned, R=R)
+    inputs = step_inputs(model, batch, 12, conditioned)  # the emulation runs ~1 ms per emulated barrier
+    w = model.pack()
+    queues = inputs[0]
+    q_ref, q_emu = queues.clone(), queues.clone()
+    ref = reference.wavenet_generate(w, q_ref, *inputs[1:], None, temperature, True)
+    tokens, logits, plan = cuda_emulation.wavenet_generate(w, q_emu, *inputs[1:], None, temperature, True,
+                                                           cluster=cluster, streams=streams, threads=64)
+    assert plan["cluster"] == cluster
+    assert_matches(head, ref, (tokens, logits), q_ref, q_emu)
+
+
+@needs_gxx
+def test_emulated_kernel_with_weights_in_l2_and_forced_tokens(monkeypatch):
+    """Shared memory too small for the head and some layers: those are read from global memory."""
+    model = make_model("categorical", 2, True, layers=6, cycle=6)
+    queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 3, 16, True)
+    forced = torch.randint(0, 16, (3, 16), generator=torch.Generator().manual_seed(4))
+    w = model.pack()
+    args = (w, queues, t0, next_input, bias, frame_index, uniforms, forced, 1.0, True)
+    for smem in range(2000, 40000, 250):  # the smallest pretend GPU that can run it
+        monkeypatch.setenv("WAVEGEN_EMU_SMEM", str(smem))
+        try:
+            plan = cuda_emulation.wavenet_generate(*args, cluster=2, streams=2, threads=64, plan_only=True)[2]
+        except RuntimeError:
+            continue
+        if plan["head_resident"] == 0 and plan["resident_layers"] > 0:
+            break
+    assert 0 < plan["resident_layers"] < 6 and plan["head_resident"] == 0
+    q_ref, q_emu = queues.clone(), queues.clone()
+    ref = reference.wavenet_generate(w, q_ref, *args[2:])
+    tokens, logits, ran = cuda_emulation.wavenet_generate(w, q_emu, *args[2:], cluster=2, streams=2, threads=64)
+    assert ran == plan
+    assert_matches("categorical", ref, (tokens, logits), q_ref, q_emu)
+
+
+@needs_gxx
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_emulated_reduced_precision_equals_the_cpu_kernel(dtype):
+    """Same stored weights, float32 arithmetic: the CUDA and CPU kernels agree closely."""
+    if not build.load("cpu").ok:
+        pytest.skip("CPU kernels unavailable")
+    model = make_model("categorical", 2, False, layers=5, cycle=5)
+    queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 2, 12, False)
+    w = model.pack()
+    q_cpu, q_emu = queues.clone(), queues.clone()
+    cpu = kernels.wavenet_generate(w, q_cpu, t0, next_input, bias, frame_index, uniforms, None, 1.0, True,
+                                   backend="cpu", weights_dtype=dtype)
+    tokens, logits, _ = cuda_emulation.wavenet_generate(w, q_emu, t0, next_input, bias, frame_index, uniforms,
+                                                        None, 1.0, True, weights_dtype=dtype, cluster=2, threads=64)
+    assert_matches("categorical", cpu, (tokens, logits), q_cpu, q_emu)
+
+
+@needs_gxx
+def test_planner_choices_for_the_base_model(monkeypatch):
+    """On an H100/H200-sized part: batch 1 spreads over a 16-CTA cluster (fp16 weights fully on
+    chip; fp32 nearly), batch 256 uses 32 clusters of 4 with 8 streams each."""
+    model = WaveNet(WaveNetConfig()).eval()
+    w = model.pack()
+
+    def plan(batch, dtype):
+        inputs = step_inputs(model, batch, 1, False)
+        return cuda_emulation.wavenet_generate(w, *inputs, weights_dtype=dtype, threads=256, plan_only=True)[2]
+
+    one = plan(1, torch.float16)
+    assert (one["cluster"], one["streams"], one["resident_layers"], one["head_resident"]) == (16, 1, 20, 1)
+    one32 = plan(1, torch.float32)
+    assert one32["cluster"] == 16 and one32["resident_layers"] >= 16
+    assert one32["smem_bytes"] <= 232448
+    many = plan(256, torch.float32)
+    assert (many["cluster"], many["streams"]) == (4, 8)
+
+
+# ----------------------------------------------------------------------------- on a GPU
+
+cuda = pytest.mark.cuda
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+def on_gpu(*tensors):
+    return [t.cuda() if isinstance(t, torch.Tensor) else t for t in tensors]
+
+
+def run_cuda(model, inputs, forced=None, temperature=1.0, weights_dtype=None):
+    w = model.pack()
+    queues, t0, next_input, bias, frame_index, uniforms = inputs
+    q_ref = queues.clone()
+    ref = reference.wavenet_generate(w, q_ref, t0, next_input, bias, frame_index, uniforms, forced, temperature,
+                                     True)
+    gpu_model = model.cuda()
+    q_gpu, next_gpu, bias_gpu, frames_gpu, uniforms_gpu = on_gpu(queues.clone(), next_input, bias, frame_index,
+                                                                 uniforms)
+    forced_gpu = None if forced is None else forced.cuda()
+    got = kernels.wavenet_generate(gpu_model.pack(), q_gpu, t0, next_gpu, bias_gpu, frames_gpu, uniforms_gpu,
+                                   forced_gpu, temperature, True, backend="cuda", weights_dtype=weights_dtype)
+    model.cpu()
+    return ref, got, q_ref, q_gpu
+
+
+@cuda
+@needs_gpu
+@pytest.mark.parametrize("conditioned", [False, True], ids=["plain", "conditioned"])
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("kernel_size", [2, 3])
+@pytest.mark.parametrize("head", ["categorical", "mol"])
+def test_gpu_step_matches_reference(head, kernel_size, batch, conditioned):
+    model = make_model(head, kernel_size, conditioned)
+    inputs = step_inputs(model, batch, 64, conditioned)
+    ref, got, q_ref, q_gpu = run_cuda(model, inputs)
+    assert_matches(head, ref, got, q_ref, q_gpu)
+
+
+@cuda
+@needs_gpu
+@pytest.mark.parametrize("cluster", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("batch", [1, 7])
+def test_gpu_base_model_every_cluster_size(cluster, batch, monkeypatch):
+    """The `base` shape (R=64, G=128, S=256, 256 classes), each cluster size forced."""
+    monkeypatch.setenv("WAVEGEN_CUDA_CLUSTER", str(cluster))
+    model = make_model("categorical", 2, True, layers=20, cycle=10, R=64, G=128, S=256, classes=256, scale=0.08)
+    inputs = step_inputs(model, batch, 200, True)
+    ref, got, q_ref, q_gpu = run_cuda(model, inputs)
+    assert_matches("categorical", ref, got, q_ref, q_gpu)
+
+
+@cuda
+@needs_gpu
+def test_gpu_large_batch_plan():
+    model = make_model("categorical", 3, True, layers=20, cycle=10, R=64, G=128, S=256, classes=256, scale=0.08)
+    inputs = step_inputs(model, 256, 20, True)
+    ref, got, q_ref, q_gpu = run_cuda(model, inputs)
+    assert_matches("categorical", ref, got, q_ref, q_gpu)
+
+
+@cuda
+@needs_gpu
+@pytest.mark.parametrize("head", ["categorical", "mol"])
+def test_gpu_2000_samples_through_the_driver(head):
+    from wavegen.generate.sampling import generate_tokens
+
+    model = make_model(head, 2, True, layers=10, cycle=10)
+    B, n = 7, 2000
+    g = torch.Generator().manual_seed(3)
+    local = torch.randn(B, 5, math.ceil(n / 7), generator=g)
+    ids = torch.randint(0, 4, (B,), generator=g)
+    slow = torch.cat(list(generate_tokens(model, n, batch_size=B, local=local, global_ids=ids, chunk_size=700,
+                                          generator=torch.Generator().manual_seed(11), backend="reference")), 1)
+    gpu_model = model.cuda()
+    fast = torch.cat(list(generate_tokens(gpu_model, n, batch_size=B, local=local.cuda(), global_ids=ids.cuda(),
+                                          chunk_size=700, generator=torch.Generator().manual_seed(11),
+                                          backend="cuda")), 1).cpu()
+    model.cpu()
+    if head == "categorical":
+        assert torch.equal(fast, slow)
+    else:
+        assert (fast - slow).abs().max().item() <= 1e-4
+
+
+@cuda
+@needs_gpu
+@pytest.mark.parametrize("dtype,logit_tolerance", [(torch.float16, 0.02), (torch.bfloat16, 0.15)])
+def test_gpu_reduced_precision(dtype, logit_tolerance):
+    model = make_model("categorical", 2, True)
+    inputs = step_inputs(model, 4, 100, True)
+    forced = torch.randint(0, 16, (4, 100), generator=torch.Generator().manual_seed(9))
+    (_, ref_logits), (_, logits), _, _ = run_cuda(model, inputs, forced=forced, weights_dtype=dtype)
+    error = (ref_logits - logits.cpu()).abs().max().item() / ref_logits.std().item()
+    assert 0 < error <= logit_tolerance
+
+
+@cuda
+@needs_gpu
+@pytest.mark.parametrize("dtype,tolerance", [(torch.float32, 1e-6), (torch.float16, 2e-3), (torch.bfloat16, 2e-2)])
+def test_gpu_vocoder_ops(dtype, tolerance):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 500, generator=g)
+    scale, shift = torch.randn(2, 3, 1, generator=g), torch.randn(2, 3, 500, generator=g)
+    out = kernels.film_leaky_relu(*(t.to(dtype).cuda() for t in (x, scale, shift)), 0.2, backend="cuda")
+    expected = reference.film_leaky_relu(*(t.to(dtype).float() for t in (x, scale, shift)), 0.2)
+    assert (out.float().cpu() - expected).abs().max().item() <= tolerance * expected.abs().max().item()
+    y, eps, noise = (torch.randn(3, 4000, generator=g) for _ in range(3))
+    out = kernels.diffusion_update(*(t.to(dtype).cuda() for t in (y, eps, noise)), 1.2, 0.3, 0.4, True,
+                                   backend="cuda")
+    expected = reference.diffusion_update(*(t.to(dtype).float() for t in (y, eps, noise)), 1.2, 0.3, 0.4, True)
+    assert (out.float().cpu() - expected).abs().max().item() <= tolerance * 2
