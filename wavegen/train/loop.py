@@ -75,6 +75,8 @@ def _check_run_dir(run_dir: Path, cfg_container: dict) -> None:
     """Refuse to resume a run directory that holds a different model."""
     import yaml
 
+    if run_dir.exists() and not run_dir.is_dir():
+        raise WavegenError(f"train.run_dir {run_dir} is a file, not a folder; pick another train.run_dir")
     saved = run_dir / "config.yaml"
     if not saved.exists():
         return
@@ -141,6 +143,7 @@ class Trainer:
         elif self.info.enabled and self.info.device.type == "cpu":
             torch.set_num_threads(D.cpu_threads_per_rank(self.info))  # torchrun's default is 1 thread
         if tc.get("deterministic", False):
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS refuses determinism without it
             torch.use_deterministic_algorithms(True)
         self.cfg_container = to_container(cfg)
         _check_sample_rate(self.cfg_container.get("audio") or {})
@@ -165,17 +168,22 @@ class Trainer:
         _check_run_dir(self.run_dir, self.cfg_container)
         self._rng_restored = False
         self._resume()
+        steps = D.gather_objects(self.info, self.step)
+        if len(set(steps)) > 1:  # e.g. nodes that each see their own copy of the run directory
+            raise WavegenError(f"the ranks resumed from different steps {steps}: train.run_dir must be one "
+                               "folder that every node reads and writes (a shared file system)")
         # Per-rank streams of randomness (noise levels, dropout) after the shared init.
         if not self._rng_restored:
             seed_everything(int(cfg.seed) * 1000 + self.info.rank + 1)
         self.sampler = self._build_sampler("train", self.info.rank, self.info.world_size)
         # Built now (cheap: no decoding) so a missing validation split fails before training, on every rank.
         self._val_sampler = self._build_sampler("validation", 0, 1)
+        # The first batch now, before anything is written: an unreadable file it draws fails here.
+        first_batch = _to_device(self.sampler.batch(self.step), self.info.device)
         unused = []
         if self.info.enabled:
-            batch = _to_device(self.sampler.batch(self.step), self.info.device)
             with self._autocast():
-                unused = D.parameters_without_gradient(self.model, lambda m: self.task.loss(m, batch)[0])
+                unused = D.parameters_without_gradient(self.model, lambda m: self.task.loss(m, first_batch)[0])
         self.ddp_model = D.wrap_model(self.model, self.info, unused)
         self._val_batches: Optional[list] = None
 
