@@ -29,6 +29,7 @@ import datetime
 import hashlib
 import os
 import random
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -237,7 +238,9 @@ def param_digest(model: nn.Module) -> str:
 def maybe_print_param_hash(info: DistInfo, model: nn.Module, step: int) -> None:
     """With WAVEGEN_DEBUG_PARAM_HASH=1, print this rank's weight digest (one line, stdout)."""
     if os.environ.get(PARAM_HASH_ENV) == "1":
-        print(f"param-hash rank={info.rank} step={step} sha256={param_digest(model)}", flush=True)
+        # One write call, so lines from ranks sharing a terminal or pipe never interleave.
+        sys.stdout.write(f"param-hash rank={info.rank} step={step} sha256={param_digest(model)}\n")
+        sys.stdout.flush()
 
 
 def cleanup(info: DistInfo) -> None:
