@@ -125,11 +125,14 @@ inline void gemv_panel_columns(const W* w, int K, const float* in, int64_t ldin,
 
 #endif  // WAVEGEN_HAVE_AVX2
 
+// panel_stride: elements from one panel to the next (K * 64 for a whole matrix; larger when
+// the product covers only some of each panel's rows, e.g. one tap of the dilated conv).
 template <typename W>
 inline void gemv_acc(const W* w, int K, int Np, const float* in, int64_t ldin, float* out, int64_t ldout,
-                     int nb) {
+                     int nb, int64_t panel_stride = -1) {
+  if (panel_stride < 0) panel_stride = static_cast<int64_t>(K) * kPanel;
   for (int n = 0; n < Np; n += kPanel) {
-    const W* panel = w + static_cast<int64_t>(n) * K;
+    const W* panel = w + (n / kPanel) * panel_stride;
     float* o = out + n;
 #if WAVEGEN_HAVE_AVX2
     if (nb == 1) {

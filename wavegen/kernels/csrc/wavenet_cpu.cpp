@@ -32,10 +32,10 @@ struct TypedWeights {
 struct Scratch {
   // Per stream: x (R values) followed by the skip accumulator (S): the fused residual/skip
   // product then updates both with one pass over its weights.
-  std::vector<float> xs, taps, z, a, h1, h2, logits, probs;
+  std::vector<float> xs, z, a, h1, h2, logits, probs;
   Scratch(int nb, const Shape& s)
-      : xs(nb * s.RSp), taps(nb * s.k * s.R), z(nb * s.Gp), a(nb * (s.G / 2)), h1(nb * s.S), h2(nb * s.Sp),
-        logits(nb * s.Ap), probs(s.A) {}
+      : xs(nb * s.RSp), z(nb * s.Gp), a(nb * (s.G / 2)), h1(nb * s.S), h2(nb * s.Sp), logits(nb * s.Ap),
+        probs(s.A) {}
 };
 
 // Inverse-CDF sampling from softmax(logits / temperature), as reference.sample_from_logits.
@@ -95,21 +95,25 @@ void run_streams(const Shape& s, const TypedWeights<W>& w, const Steps& st, int6
       const int64_t d = s.dilations[l];
       const int64_t size = (k - 1) * d;
       for (int b = 0; b < nb; ++b) {
-        float* queue = st.queues + (b0 + b) * st.queue_stride + offsets[l] * R;
-        const float* x = m.xs.data() + b * RSp;
-        float* in = m.taps.data() + b * k * R;
-        // Taps oldest first: tap j holds x(t - (k-1-j)·d); the last tap is x itself.
-        for (int j = 0; j < k - 1; ++j) {
-          const int64_t row = positive_mod(t - (k - 1 - j) * d, size);
-          std::copy(queue + row * R, queue + (row + 1) * R, in + j * R);
-        }
-        std::copy(x, x + R, in + (k - 1) * R);
-        // Write after reading: the oldest tap's row is the one time t overwrites.
-        std::copy(x, x + R, queue + positive_mod(t, size) * R);
         const float* bias = st.bias + (b0 + b) * st.bias_stride_b + frame * st.bias_stride_f + l * G;
         std::copy(bias, bias + G, m.z.data() + b * Gp);
       }
-      gemv_acc(w.conv + static_cast<int64_t>(l) * k * R * Gp, k * R, Gp, m.taps.data(), k * R, m.z.data(), Gp, nb);
+      // z += conv taps: tap j (rows j*R.. of every panel) reads x(t - (k-1-j)·d) straight from
+      // the ring - the same row for every stream, one queue apart - and the last tap reads x.
+      const W* conv = w.conv + static_cast<int64_t>(l) * k * R * Gp;
+      const int64_t panel_stride = static_cast<int64_t>(k) * R * kPanel;
+      float* queue = st.queues + b0 * st.queue_stride + offsets[l] * R;
+      for (int j = 0; j < k - 1; ++j) {
+        const int64_t row = positive_mod(t - (k - 1 - j) * d, size);
+        gemv_acc(conv + j * R * kPanel, R, Gp, queue + row * R, st.queue_stride, m.z.data(), Gp, nb, panel_stride);
+      }
+      gemv_acc(conv + (k - 1) * R * kPanel, R, Gp, m.xs.data(), RSp, m.z.data(), Gp, nb, panel_stride);
+      // Write after reading: the oldest tap's row is the one time t overwrites.
+      const int64_t own_row = positive_mod(t, size);
+      for (int b = 0; b < nb; ++b) {
+        const float* x = m.xs.data() + b * RSp;
+        std::copy(x, x + R, queue + b * st.queue_stride + own_row * R);
+      }
       for (int b = 0; b < nb; ++b) gated_activation(m.z.data() + b * Gp, half, m.a.data() + b * half);
       // x += res_w · a and skip += skip_w · a: one product over the fused [G/2, R+S] matrix.
       gemv_acc(w.proj + static_cast<int64_t>(l) * half * RSp, half, RSp, m.a.data(), half, m.xs.data(), RSp, nb);
