@@ -168,7 +168,9 @@ class Progress:
         if self.bars:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, desc=name, unit=unit, unit_scale=True, dynamic_ncols=True, leave=True)
+            # One line per level (they advance together, each pulling from the one above).
+            bar = tqdm(total=total, desc=name, unit=unit, unit_scale=True, dynamic_ncols=True, leave=True,
+                       position=len(self._bars))
             self._bars[name] = bar
         self.counts[name] = 0
         try:
