@@ -228,10 +228,10 @@ def test_invalid_inputs_are_rejected():
     model = make_model()
     queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 2, 5, False)
     w = model.pack()
-    with pytest.raises(RuntimeError, match="forced token"):
+    with pytest.raises(ValueError, match="forced token"):
         kernels.wavenet_generate(w, queues, t0, next_input, bias, frame_index, uniforms,
                                  forced=torch.full((2, 5), 99), backend="cpu")
-    with pytest.raises(RuntimeError, match="frame_index"):
+    with pytest.raises(ValueError, match="frame_index"):
         kernels.wavenet_generate(w, queues, t0, next_input, bias, frame_index + 3, uniforms, backend="cpu")
     with pytest.raises(ValueError, match="float32"):
         kernels.wavenet_generate(w, queues.double(), t0, next_input, bias, frame_index, uniforms, backend="cpu")

@@ -120,6 +120,22 @@ def _wavenet_unsupported(w: PackedWaveNet, queues: Tensor, bias: Tensor) -> Opti
     return None
 
 
+def _check_ranges(w: PackedWaveNet, next_input: Tensor, forced: Optional[Tensor], frame_index: Tensor,
+                  frames: int) -> None:
+    """Indices the kernels would read memory with: frames, and categorical tokens (one sync)."""
+    checks = [] if frame_index.numel() == 0 else [("frame_index", frame_index, frames)]
+    if w.head_kind == HEAD_CATEGORICAL:
+        checks.append(("next_input token", next_input, w.classes))
+        if forced is not None and forced.numel():
+            checks.append(("forced token", forced, w.classes))
+    if not checks:
+        return
+    bounds = torch.stack([torch.stack([t.min().long(), t.max().long()]).cpu() for _, t, _ in checks]).tolist()
+    for (name, _, limit), (low, high) in zip(checks, bounds):
+        if low < 0 or high >= limit:
+            raise ValueError(f"{name} out of range: values span [{low}, {high}], valid [0, {limit})")
+
+
 def wavenet_generate(
     w: PackedWaveNet,
     queues: Tensor,
@@ -146,6 +162,7 @@ def wavenet_generate(
                                           temperature, return_logits)
     from wavegen.kernels.layout import layout_cache
 
+    _check_ranges(w, next_input, forced, frame_index, bias.shape[1])
     device = queues.device
     kw = layout_cache.get(w, weights_dtype or get_weights_dtype(), device)
     token_dtype = torch.long if w.head_kind == HEAD_CATEGORICAL else torch.float32

@@ -848,47 +848,65 @@ const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_clu
     max_cluster = 16;
 
   const int sms = prop.multiProcessorCount;
+  // How many clusters of C CTAs with `smem` bytes each can run at once (0: none). Clusters
+  // must fit inside one GPC, so this can be fewer than sms / C.
+  const auto active_clusters = [&](int C, int threads_per_cta, int64_t smem) {
+    if (C == 1) return sms;
+    const void* kernel = select_kernel(p.storage);
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)) !=
+        cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    if (C > 8 && cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(C, 1, 1);
+    config.blockDim = dim3(threads_per_cta, 1, 1);
+    config.dynamicSmemBytes = static_cast<size_t>(smem);
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeClusterDimension;
+    attribute[0].val.clusterDim.x = C;
+    attribute[0].val.clusterDim.y = 1;
+    attribute[0].val.clusterDim.z = 1;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+    int active = 0;
+    if (cudaOccupancyMaxActiveClusters(&active, kernel, &config) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return active;
+  };
+
   for (int C = max_cluster; C >= 1; C /= 2) {
     if (force_cluster > 0 && C != force_cluster) continue;
     LaunchPlan candidate;
     candidate.cluster = C;
     candidate.threads = threads;
-    const int clusters_per_wave = std::max(1, sms / C);
-    candidate.streams = force_streams > 0 ? force_streams : std::max(1, ceil_div(p.B, clusters_per_wave));
-    // Exchange buffers grow with cluster x streams; past 64 a smaller cluster is better.
+    // Streams per cluster: enough that one wave of clusters covers the batch. The number of
+    // clusters that fit depends on the shared memory, which depends on the streams: settle it
+    // in two rounds.
+    int wave = std::max(1, sms / C);
+    for (int round = 0; round < 2; ++round) {
+      candidate.streams = force_streams > 0 ? force_streams : std::max(1, ceil_div(p.B, wave));
+      while (!fit_residency(p, &candidate, limit) && candidate.streams > 1)
+        candidate.streams = std::max(1, candidate.streams / 2);  // more waves, smaller buffers
+      if (!fit_residency(p, &candidate, limit)) break;
+      const int active = active_clusters(C, candidate.threads, candidate.smem_bytes);
+      if (active < 1) {
+        candidate.streams = 0;
+        break;
+      }
+      if (active >= wave) break;
+      wave = active;
+    }
+    if (candidate.streams < 1 || !fit_residency(p, &candidate, limit)) continue;
+    // Exchange buffers and per-CTA work grow with cluster x streams; past 64 a smaller
+    // cluster serves a large batch better.
     if (force_streams <= 0 && force_cluster <= 0 && C > 1 && C * candidate.streams > 64) continue;
-    while (!fit_residency(p, &candidate, limit)) {
-      if (candidate.streams == 1) break;
-      candidate.streams = std::max(1, candidate.streams / 2);  // more waves, smaller buffers
-    }
-    if (!fit_residency(p, &candidate, limit)) continue;
-    if (C > 1) {
-      // Can a cluster of this size with this much shared memory be scheduled at all?
-      const void* kernel = select_kernel(p.storage);
-      if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(candidate.smem_bytes)) != cudaSuccess)
-        continue;
-      if (C > 8 && cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
-        cudaGetLastError();
-        continue;
-      }
-      cudaLaunchConfig_t config = {};
-      config.gridDim = dim3(C, 1, 1);
-      config.blockDim = dim3(candidate.threads, 1, 1);
-      config.dynamicSmemBytes = static_cast<size_t>(candidate.smem_bytes);
-      cudaLaunchAttribute attribute[1];
-      attribute[0].id = cudaLaunchAttributeClusterDimension;
-      attribute[0].val.clusterDim.x = C;
-      attribute[0].val.clusterDim.y = 1;
-      attribute[0].val.clusterDim.z = 1;
-      config.attrs = attribute;
-      config.numAttrs = 1;
-      int active = 0;
-      if (cudaOccupancyMaxActiveClusters(&active, kernel, &config) != cudaSuccess || active < 1) {
-        cudaGetLastError();
-        continue;
-      }
-    }
     *plan = candidate;
     return nullptr;
   }

@@ -250,8 +250,15 @@ struct cudaLaunchConfig_t {
   cudaLaunchAttribute* attrs = nullptr;
   unsigned numAttrs = 0;
 };
-inline cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void*, const cudaLaunchConfig_t*) {
-  *clusters = 1;
+// As many clusters as the pretend GPU has multiprocessors for (one CTA per SM), or none if a
+// block asks for more shared memory than there is.
+inline cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void*, const cudaLaunchConfig_t* config) {
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, 0);
+  unsigned size = 1;
+  for (unsigned a = 0; a < config->numAttrs; ++a)
+    if (config->attrs[a].id == cudaLaunchAttributeClusterDimension) size = config->attrs[a].val.clusterDim.x;
+  *clusters = config->dynamicSmemBytes > prop.sharedMemPerBlockOptin ? 0 : prop.multiProcessorCount / static_cast<int>(size);
   return cudaSuccess;
 }
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }

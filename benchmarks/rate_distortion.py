@@ -1,0 +1,207 @@
+"""Rate against distortion: variable-rate codes (slowness on) vs fixed-rate codes (slowness off).
+
+Trains small autoencoders on the embedded piano set, then measures on its
+validation split:
+
+- rate: events/s, and bits/s as the naive run-length bound (tuple + run length per
+  event) and as the empirical entropy of events (see wavegen.codes.stats);
+- distortion: the decoder's teacher-forced NLL given the codes (bits per sample, over
+  the whole split), and the log-mel L1 between clips and their reconstructions
+  *sampled* by the WaveNet decoder from the codes alone (a few seconds per clip,
+  since sampling on a CPU is slow).
+
+Usage (from the repository root)::
+
+    # train each variant (in the background: each takes minutes on a CPU)
+    python benchmarks/rate_distortion.py train variable --steps 1500 --threads 1
+    python benchmarks/rate_distortion.py train fixed --steps 1500 --threads 1
+    # measure every trained variant and print the table (markdown)
+    python benchmarks/rate_distortion.py evaluate --clips 8 --seconds 2
+
+Variants (see VARIANTS): ``variable`` (hop 64, slowness steered to 20 events/s),
+``fixed`` (hop 512, no slowness: about the same bits/s), ``fixed_hop64`` (hop 64, no
+slowness: the same frame rate as ``variable``, about 8x its bits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "runs" / "rate_distortion"
+
+VARIANTS = {
+    "variable": ("autoencoder_tiny", ["model.slowness.target_events_per_second=20"],
+                 "hop 64, slowness on (target 20 events/s)"),
+    "fixed": ("autoencoder_tiny_fixed", [], "hop 512, slowness off"),
+    "fixed_hop64": ("autoencoder_tiny", ["model.slowness.target_events_per_second=null",
+                                         "model.slowness.initial_weight=0.0"], "hop 64, slowness off"),
+}
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train(args) -> None:
+    for name in args.variants:
+        experiment, overrides, _ = VARIANTS[name]
+        run_dir = RUNS / name
+        argv = [sys.executable, "-m", "wavegen.cli", "train", f"experiment={experiment}", *overrides,
+                f"train.run_dir={run_dir}", f"train.steps={args.steps}", f"train.threads={args.threads}",
+                "train.progress=false", *args.overrides]
+        print("+", " ".join(argv[2:]), flush=True)
+        start = time.time()
+        subprocess.run(argv, check=True, cwd=ROOT)
+        (run_dir / "train_seconds.txt").write_text(f"{time.time() - start:.0f}\n")
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def teacher_forced_nll(model, audio: torch.Tensor, indices: torch.Tensor, chunk: int = 16000) -> tuple[float, int]:
+    """Summed NLL (nats) of Tensor[T] audio given its codes LongTensor[C, F], and the sample count.
+
+    Chunks carry the decoder's receptive field of real context, so the result equals
+    one pass over the whole piece (up to the silence before sample 0).
+    """
+    decoder, head = model.decoder, model.decoder.head
+    local = model.decode_codes(indices[None])
+    tokens = head.encode(audio[None])
+    inputs = torch.cat([head.silence(1)[:, None].to(tokens.dtype), tokens[:, :-1]], dim=1)
+    hop = model.hop
+    # Enough real past for the causal stack and for the frame network's left neighbour.
+    context = max(decoder.receptive_field, hop * (decoder.cfg.local_kernel // 2 + 1))
+    total, count = 0.0, 0
+    for start in range(0, audio.numel(), chunk):
+        stop = min(start + chunk, audio.numel())
+        lo = max(0, start - context) // hop * hop  # whole frames, so local frames line up
+        logits = decoder(inputs[:, lo:stop], local=local[..., lo // hop :])
+        nll = head.nll(logits[..., start - lo :], tokens[:, start:stop])
+        total += float(nll.sum())
+        count += stop - start
+    return total, count
+
+
+def clip_starts(lengths: list[int], clips: int, clip_samples: int, align: int) -> list[tuple[int, int]]:
+    """(piece, start) pairs spread over the pieces, starts aligned to ``align`` samples."""
+    usable = [i for i, n in enumerate(lengths) if n >= clip_samples + align]
+    out = []
+    for k in range(clips):
+        piece = usable[k % len(usable)]
+        round_ = k // len(usable)
+        span = lengths[piece] - clip_samples
+        start = int(span * ((round_ * 0.37 + 0.2) % 0.9)) // align * align
+        out.append((piece, start))
+    return out
+
+
+def evaluate(args) -> None:
+    from wavegen.audio.dsp import AudioConfig
+    from wavegen.audio.io import read_audio
+    from wavegen.codes.stats import rate_statistics
+    from wavegen.data import build_dataset
+    from wavegen.metrics import log_mel_l1, multi_resolution_stft_distance
+    from wavegen.train.checkpoint import load_model
+
+    torch.set_num_threads(args.threads)
+    names = [n for n in args.variants if (RUNS / n / "checkpoints" / "last.pt").exists()]
+    if not names:
+        sys.exit(f"no trained variants under {RUNS}; run the train step first")
+    first = load_model(RUNS / names[0] / "checkpoints" / "last.pt", family="autoencoder")[1]
+    cfg = first["config"]
+    audio_cfg = AudioConfig.from_mapping(cfg["audio"])
+    sr = audio_cfg.sample_rate
+    items = build_dataset(cfg["data"], cfg["audio"])["validation"]
+    pieces = [read_audio(item.path, sr) for item in items]
+    seconds_total = sum(p.numel() for p in pieces) / sr
+    clip_samples = int(args.seconds * sr)
+    starts = clip_starts([p.numel() for p in pieces], args.clips, clip_samples, align=4096)
+    originals = torch.stack([pieces[i][s : s + clip_samples] for i, s in starts])
+    chance = float(log_mel_l1(originals, originals.roll(1, dims=0), audio_cfg))
+    print(f"validation: {len(pieces)} pieces, {seconds_total:.1f} s; {len(starts)} clips of {args.seconds} s "
+          f"for sampled reconstructions (temperature {args.temperature})", flush=True)
+    rows = []
+    for name in names:
+        model, state = load_model(RUNS / name / "checkpoints" / "last.pt", family="autoencoder")
+        t0 = time.time()
+        codes = [model.encode(p, chunk_frames=2048) for p in pieces]
+        stats = rate_statistics(codes, model.levels, model.hop, sr)
+        nll, count = 0.0, 0
+        for piece, idx in zip(pieces, codes):
+            n, c = teacher_forced_nll(model, piece, idx)
+            nll += n
+            count += c
+        clip_codes = torch.stack([codes[i][:, s // model.hop : (s + clip_samples) // model.hop] for i, s in starts])
+        generator = torch.Generator().manual_seed(args.seed)
+        t1 = time.time()
+        recon = model.decode(clip_codes, clip_samples, temperature=args.temperature, generator=generator,
+                             chunk_size=4000, backend=args.backend)
+        sample_seconds = time.time() - t1
+        train_seconds = (RUNS / name / "train_seconds.txt")
+        row = {
+            "variant": name,
+            "setting": VARIANTS.get(name, ("", [], ""))[2],
+            "steps": int(state["step"]),
+            "train_minutes": float(train_seconds.read_text()) / 60 if train_seconds.exists() else float("nan"),
+            "hop": model.hop,
+            "frames_per_second": stats.frame_rate,
+            "events_per_second": stats.events_per_second,
+            "bits_per_second_naive": stats.bits_per_second_naive,
+            "bits_per_second_entropy": stats.bits_per_second_entropy,
+            "bits_per_second_fixed_equivalent": stats.bits_per_second_fixed,
+            "nll_bits_per_sample": nll / count / math.log(2),
+            "log_mel_l1": float(log_mel_l1(originals, recon, audio_cfg)),
+            "mr_stft": float(multi_resolution_stft_distance(originals, recon)),
+            "sampling_seconds": sample_seconds,
+            "eval_seconds": time.time() - t0,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / "results.json").write_text(json.dumps({"rows": rows, "chance_log_mel_l1": chance,
+                                                   "clips": len(starts), "clip_seconds": args.seconds,
+                                                   "temperature": args.temperature}, indent=1))
+    print()
+    print("| variant | setting | steps (min) | events/s | bits/s naive | bits/s entropy | NLL bits/sample | "
+          "log-mel L1 (sampled) | MR-STFT |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['setting']} | {r['steps']} ({r['train_minutes']:.0f}) | "
+              f"{r['events_per_second']:.1f} | {r['bits_per_second_naive']:.0f} | {r['bits_per_second_entropy']:.0f} | "
+              f"{r['nll_bits_per_sample']:.3f} | {r['log_mel_l1']:.3f} | {r['mr_stft']:.3f} |")
+    print(f"\nchance level (log-mel L1 between different clips): {chance:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    t = sub.add_parser("train", help="train variants (one after another)")
+    t.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
+    t.add_argument("--steps", type=int, default=1500)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--overrides", nargs="*", default=[], help="extra Hydra overrides for every variant")
+    t.set_defaults(func=train)
+    e = sub.add_parser("evaluate", help="measure every trained variant and print the table")
+    e.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    e.add_argument("--clips", type=int, default=8)
+    e.add_argument("--seconds", type=float, default=2.0)
+    e.add_argument("--temperature", type=float, default=1.0)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--backend", default="auto")
+    e.set_defaults(func=evaluate)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
