@@ -103,6 +103,19 @@ def test_two_rank_gloo_training_stays_in_sync_and_only_rank0_writes(tmp_path, da
     assert "parameter(s) get no gradient (layers.3.res.weight" in proc.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["autoencoder_debug", "vocoder_debug"])
+def test_every_family_trains_in_sync_under_ddp(experiment, tmp_path, data_dir):
+    run = tmp_path / "run"
+    cmd = procs.torchrun_cmd(2, "train", f"experiment={experiment}", f"train.run_dir={run}")
+    proc = procs.run(cmd, tmp_path, procs.env(data_dir, WAVEGEN_DEBUG_PARAM_HASH="1"), timeout=400)
+    assert proc.returncode == 0, procs.describe(proc)
+    hashes = rank_hashes(proc.stdout)
+    assert sorted(hashes) == [0, 1] and hashes[0] == hashes[1], procs.describe(proc)
+    model, _ = load_model(run / "checkpoints" / "last.pt", use_ema=False)
+    assert D.param_digest(model) == hashes[0][1]
+
+
 # ----------------------------------------------------------------------------- helpers, in one process
 
 

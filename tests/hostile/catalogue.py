@@ -146,7 +146,8 @@ def audio_inf_samples(ws):
 
 @case("sample")
 def audio_rate_1_hz(ws):
-    return _sample(ws, "--prompt", F.wav_with_rate(ws / "slow.wav", 1)), ["sample rate 1 Hz", "slow.wav", "1000..384000"]
+    return (_sample(ws, "--prompt", F.wav_with_rate(ws / "slow.wav", 1)),
+            ["sample rate 1 Hz", "slow.wav", "1000..384000"])
 
 
 @case("sample")

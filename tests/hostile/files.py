@@ -93,7 +93,8 @@ def text_file(path: Path, text: str = "not audio\n") -> Path:
 # ----------------------------------------------------------------------------- datasets
 
 
-MAESTRO_HEADER = ["canonical_composer", "canonical_title", "split", "year", "midi_filename", "audio_filename", "duration"]
+MAESTRO_HEADER = ["canonical_composer", "canonical_title", "split", "year", "midi_filename", "audio_filename",
+                  "duration"]
 
 
 def maestro_folder(root: Path, rows: list[list[str]] | None = None, header: list[str] | None = None) -> Path:

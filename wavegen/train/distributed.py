@@ -187,7 +187,9 @@ def parameters_without_gradient(model: nn.Module, compute_loss: Callable[[nn.Mod
     """
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     py_state, np_state = random.getstate(), np.random.get_state()
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    # Only this process's GPU: touching the others would open a CUDA context on each of them.
+    on_gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
+    cuda_devices = [torch.cuda.current_device()] if on_gpu else []
     try:
         with torch.random.fork_rng(devices=cuda_devices):
             loss = compute_loss(model)

@@ -46,9 +46,12 @@ def rng_state() -> dict:
         "python": list(random.getstate()[1]) + [random.getstate()[2] if random.getstate()[2] is not None else -1],
         "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
         "numpy_pos": int(np.random.get_state()[2]),
+        "numpy_gauss": [float(np.random.get_state()[3]), float(np.random.get_state()[4])],
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        # This process's device only: reading every GPU's state would open a CUDA context on each
+        # of them from every rank (hundreds of MB per GPU and process on an 8-GPU node).
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -56,9 +59,15 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     *mt, gauss = state["python"]
     random.setstate((3, tuple(int(x) for x in mt), None if gauss == -1 else gauss))
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    has_gauss, gauss = state.get("numpy_gauss", [0, 0.0])
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"],
+                         int(has_gauss), float(gauss)))
+    cuda = state.get("cuda")
+    if isinstance(cuda, (list, tuple)):  # older checkpoints held every device's state
+        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        cuda = cuda[index] if index < len(cuda) else None
+    if cuda is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda)
 
 
 def seed_everything(seed: int) -> None:
