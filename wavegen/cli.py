@@ -47,9 +47,21 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args, extra = parser.parse_known_args(argv)
+    # argparse gives a command's Hydra overrides (a nargs="*" positional) only the KEY=VALUE words
+    # before its first option; `codes dump CKPT -o OUT data=maestro` would be refused without this.
+    overrides = getattr(args, "overrides", None)
+    if extra and isinstance(overrides, list) and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = overrides + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     debug = os.environ.get("WAVEGEN_DEBUG") == "1"
     try:
         return int(args.func(args) or 0)

@@ -324,6 +324,12 @@ def config_typo_in_data_build(ws):
     return ["data", "build", "data=embedded_debug", "data.minutez=1"], ["'data.minutez'", "did you mean 'data.minutes'"]
 
 
+@case("eval")
+def eval_source_missing(ws):
+    return (["eval", "vocoder", str(ws.shared.vocoder), str(ws / "held_out.wav")],
+            ["held_out.wav", "neither an audio file, a folder, nor a split"])
+
+
 @case("recipe")
 def recipe_unknown(ws):
     return ["recipe", "run", "piano_wavenett", "--root", str(ws / "recipe")], ["piano_wavenett", "piano_wavenet"]
@@ -421,6 +427,30 @@ def run_dir_is_a_file(ws):
     return _train(ws), ["train.run_dir", "is a file"]
 
 
+@case("eval")
+def checkpoint_of_a_wavenet_for_eval_vocoder(ws):
+    return (["eval", "vocoder", str(ws.shared.wavenet), str(ws.shared.wav)],
+            ["wavenet.pt", "holds a 'wavenet' model", "needs 'vocoder'"])
+
+
+@case("vocoder")
+def checkpoint_of_a_wavenet_for_schedule_search(ws):
+    return ["vocoder", "search-schedule", str(ws.shared.wavenet)], ["holds a 'wavenet' model", "needs 'vocoder'"]
+
+
+@case("codes")
+def checkpoint_of_a_wavenet_for_codes_dump(ws):
+    return (["codes", "dump", str(ws.shared.wavenet), "-o", str(ws / "codeset")],
+            ["holds a 'wavenet' model", "needs 'autoencoder' or 'prior'"])
+
+
+@case("generate")
+def checkpoint_of_a_wavenet_as_prior(ws):
+    return (["generate", "--prior", str(ws.shared.wavenet), "--level1", str(ws.shared.autoencoder),
+             "-o", str(ws / "long.wav"), "--seconds", "0.1"],
+            ["wavenet.pt", "holds a 'wavenet' model", "needs 'prior' or 'event_prior'"])
+
+
 # ============================================================================= existing outputs
 
 
@@ -455,6 +485,21 @@ def output_exists_vocode(ws):
     out = ws.existing("voc.wav")
     return (["vocode", str(ws.shared.vocoder), str(ws.shared.wav), "-o", str(out)],
             ["already exists", "voc.wav", "--overwrite"])
+
+
+@case("eval")
+def output_exists_eval_json(ws):
+    out = ws.existing("metrics.json", b"{}\n")
+    return (["eval", "vocoder", str(ws.shared.vocoder), str(ws.shared.wav), "--json", str(out)],
+            ["already exists", "metrics.json", "--overwrite"])
+
+
+@case("codes")
+def output_exists_code_set(ws):
+    ws.existing("codes1/codeset.json", b'{"earlier": "code set"}\n')
+    # Overrides after the option, as users type them (argparse alone would reject this order).
+    return (["codes", "dump", str(ws.shared.autoencoder), "-o", str(ws / "codes1"), "data=embedded_debug"],
+            ["code set already exists", "codes1", "--overwrite"])
 
 
 # ============================================================================= code files
