@@ -263,3 +263,16 @@ def test_tiny_recipe_end_to_end(tmp_path):
     assert codes["levels"] == [5, 5, 5] and codes["hop"] == 64
     # Running again skips everything.
     assert main(["recipe", "run", "piano_hierarchy_tiny", "--root", str(root), *overrides]) == 0
+
+
+def test_weights_fingerprint_follows_the_weights_not_the_training_state(debug_hierarchy):
+    from wavegen.hierarchy.provenance import weights_fingerprint
+    from wavegen.train.checkpoint import load_model
+
+    model, _ = load_model(debug_hierarchy["level1"])
+    before = weights_fingerprint(model)
+    model.controller.rate_ema.fill_(123.0)  # steers training only: codes mean the same
+    assert weights_fingerprint(model) == before
+    with torch.no_grad():
+        next(model.encoder.parameters()).add_(1e-3)
+    assert weights_fingerprint(model) != before

@@ -139,7 +139,9 @@ def test_level2_autoencoder_on_audio_trains_against_level1_codes(tmp_path):
     loss.backward()
     assert math.isfinite(loss.item()) and metrics["bits_per_frame"] > 0
     assert task.model.encode(batch["audio"]).shape == (2, 2, 32 // 4)
-    assert task.model_config()["codes_fingerprint"] == task.autoencoder.fingerprint().hex()
+    from wavegen.hierarchy.provenance import weights_fingerprint
+
+    assert task.model_config()["codes_fingerprint"] == weights_fingerprint(task.autoencoder)
 
 
 def _event_model(context=64):

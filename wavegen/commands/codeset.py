@@ -44,6 +44,7 @@ def run_dump(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from wavegen.hierarchy.codeset import CodeSetWriter, load_codeset
+    from wavegen.hierarchy.provenance import weights_fingerprint
     from wavegen.train.checkpoint import load_model
 
     splits = args.splits or ["train", "validation"]
@@ -64,12 +65,12 @@ def run_dump(args: argparse.Namespace) -> int:
     if args.from_codeset:
         source = load_codeset(args.from_codeset)
         expected = state["model_config"].get("codes_fingerprint")
-        if expected and expected != source.fingerprint:
+        if expected and expected != source.provenance:
             raise WavegenError(f"{args.checkpoint} was trained on codes of another autoencoder than {source.root}")
         if source.levels != model.levels:
             raise WavegenError(f"{source.root} holds levels {source.levels}; the model reads {model.levels}")
         writer = CodeSetWriter(args.out, model.upper_levels, model.hop, source.sample_rate, model.fingerprint(),
-                               args.checkpoint, args.overwrite)
+                               args.checkpoint, args.overwrite, weights_fingerprint(model))
         for split in splits:
             items = source.split_items(split)
             for item, codes in tqdm(list(zip(items, source.sequences(split))), desc=f"encode {split}",
@@ -92,7 +93,7 @@ def run_dump(args: argparse.Namespace) -> int:
             raise WavegenError(f"the audio config is at {sample_rate} Hz but the model at {state['audio']['sample_rate']} Hz")
         dataset = build_dataset(cfg.data, cfg.audio, log=print)
         writer = CodeSetWriter(args.out, levels, model.hop, sample_rate, model.fingerprint(),
-                               args.checkpoint, args.overwrite)
+                               args.checkpoint, args.overwrite, weights_fingerprint(model))
         for split in splits:
             for item in tqdm(dataset.get(split) or [], desc=f"encode {split}", dynamic_ncols=True):
                 audio = read_audio(item.path, sample_rate)

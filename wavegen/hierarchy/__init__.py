@@ -16,6 +16,7 @@ Modules:
 - :mod:`~wavegen.hierarchy.assembly`    loading a hierarchy's checkpoints and checking they fit together
 - :mod:`~wavegen.hierarchy.spectrogram` a spectrogram of any length in bounded memory
 - :mod:`~wavegen.hierarchy.randomised`  random-weight hierarchies for tests and speed benchmarks
+- :mod:`~wavegen.hierarchy.provenance`  which weights defined a level's codes (checked by generate)
 
 The top prior may also be a run-length event Transformer
 (:mod:`wavegen.models.event_transformer`). See docs/hierarchy.md.

@@ -52,9 +52,15 @@ class CodeSet:
     levels: list[int]
     hop: int  # audio samples per code frame
     sample_rate: int
-    fingerprint: str  # hex of the encoding model's fingerprint
+    fingerprint: str  # hex of the encoding model's fingerprint (stored in every code file)
     source: str  # the checkpoint that encoded it
     items: list[CodeSetItem] = field(default_factory=list)
+    weights: str = ""  # wavegen.hierarchy.provenance.weights_fingerprint of the encoding model
+
+    @property
+    def provenance(self) -> str:
+        """What the models trained on this code set record as ``codes_fingerprint``."""
+        return self.weights or self.fingerprint
 
     @property
     def frame_rate(self) -> float:
@@ -73,7 +79,8 @@ class CodeSet:
     def to_dict(self) -> dict:
         return {
             "format": FORMAT, "version": VERSION, "levels": self.levels, "hop": self.hop,
-            "sample_rate": self.sample_rate, "fingerprint": self.fingerprint, "source": self.source,
+            "sample_rate": self.sample_rate, "fingerprint": self.fingerprint, "weights": self.weights,
+            "source": self.source,
             "items": [it.__dict__ for it in self.items],
         }
 
@@ -107,7 +114,7 @@ def load_codeset(root: os.PathLike | str) -> CodeSet:
         raise WavegenError(f"{manifest} is not a version-{VERSION} wavegen code set")
     items = [CodeSetItem(**it) for it in data["items"]]
     return CodeSet(root, [int(v) for v in data["levels"]], int(data["hop"]), int(data["sample_rate"]),
-                   str(data["fingerprint"]), str(data.get("source", "")), items)
+                   str(data["fingerprint"]), str(data.get("source", "")), items, str(data.get("weights", "")))
 
 
 class CodeSetWriter:
@@ -117,7 +124,7 @@ class CodeSetWriter:
     """
 
     def __init__(self, root: os.PathLike | str, levels: Sequence[int], hop: int, sample_rate: int,
-                 fingerprint: bytes, source: str = "", overwrite: bool = False):
+                 fingerprint: bytes, source: str = "", overwrite: bool = False, weights: str = ""):
         self.root = Path(root).expanduser()
         if self.root.is_file():
             raise WavegenError(f"code set output is a file, not a folder: {self.root}")
@@ -125,7 +132,7 @@ class CodeSetWriter:
             raise WavegenError(f"a code set already exists at {self.root} (pass --overwrite to replace it)")
         self.root.mkdir(parents=True, exist_ok=True)
         self.codeset = CodeSet(self.root, [int(v) for v in levels], int(hop), int(sample_rate), fingerprint.hex(),
-                               str(source))
+                               str(source), weights=str(weights))
         self._fingerprint = bytes(fingerprint)
         self._counts: dict[str, int] = {}
 

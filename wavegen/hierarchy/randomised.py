@@ -43,6 +43,7 @@ _MODELS = {
 def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[str, Path]:
     """Write ``folder/<level>.pt`` for every level; returns {level: checkpoint path}."""
     from wavegen.config import compose, to_container
+    from wavegen.hierarchy.provenance import weights_fingerprint
     from wavegen.tasks import FAMILIES
     from wavegen.train.checkpoint import atomic_torch_save
 
@@ -61,8 +62,7 @@ def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[s
         reads = {"level2": "level1", "prior": "level2", "codes_to_mel": "level1"}.get(level)
         if reads:
             model_config["codes_fingerprint"] = fingerprints[reads]
-        if hasattr(model, "fingerprint"):
-            fingerprints[level] = model.fingerprint().hex()
+        fingerprints[level] = weights_fingerprint(model)
         state = {"format": "wavegen-checkpoint", "version": 1, "family": family, "model_config": model_config,
                  "audio": container["audio"], "model": model.state_dict(), "ema": model.state_dict(),
                  "optimizer": {}, "scheduler": {}, "step": 0, "rng": {}, "extra": {}, "config": container}

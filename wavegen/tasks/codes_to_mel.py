@@ -59,7 +59,9 @@ class CodesToMelTask:
         return self._autoencoder
 
     def model_config(self) -> dict:
-        fingerprint = self.autoencoder.fingerprint().hex() if self.autoencoder_path else None
+        from wavegen.hierarchy.provenance import weights_fingerprint
+
+        fingerprint = weights_fingerprint(self.autoencoder) if self.autoencoder_path else None
         return {"family": self.family, **self.model_cfg.to_dict(), "codes_fingerprint": fingerprint}
 
     def l1(self, model: nn.Module, audio: Tensor) -> Tensor:

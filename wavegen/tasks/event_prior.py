@@ -69,7 +69,7 @@ class EventPriorTask:
         return sampler
 
     def model_config(self) -> dict:
-        fingerprint = self.codeset.fingerprint if self.codeset_path else None
+        fingerprint = self.codeset.provenance if self.codeset_path else None
         return {"family": self.family, **self.model_cfg.to_dict(), "codes_fingerprint": fingerprint}
 
     def nll(self, model: nn.Module, batch) -> tuple[Tensor, Tensor]:

@@ -122,9 +122,11 @@ class PriorTask:
 
     def model_config(self) -> dict:
         if self.reads_audio:
-            fingerprint = self.autoencoder.fingerprint().hex() if self.autoencoder_path else None
+            from wavegen.hierarchy.provenance import weights_fingerprint
+
+            fingerprint = weights_fingerprint(self.autoencoder) if self.autoencoder_path else None
         else:
-            fingerprint = self.codeset.fingerprint if self.codeset_path else None
+            fingerprint = self.codeset.provenance if self.codeset_path else None
         return {"family": self.family, **self.model_cfg.to_dict(), "codes_fingerprint": fingerprint}
 
     # ------------------------------------------------------------------ losses
