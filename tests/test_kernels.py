@@ -200,13 +200,14 @@ def test_zero_steps_change_nothing():
     assert torch.equal(queues, before)
 
 
-@pytest.mark.parametrize("dtype,logit_tolerance,agreement", [(torch.float16, 0.02, 0.98),
-                                                             (torch.bfloat16, 0.15, 0.9)])
+@pytest.mark.parametrize("dtype,logit_tolerance,agreement", [(torch.float16, 0.01, 0.99),
+                                                             (torch.bfloat16, 0.05, 0.97)])
 def test_reduced_precision_weights_stay_faithful(dtype, logit_tolerance, agreement):
     """fp16/bf16 weight storage (fp32 arithmetic): the stated tolerance of the option.
 
-    Max |logit error| relative to the logits' spread, and how often a sample drawn from the
-    same uniforms (teacher forced, so errors cannot compound) equals the float32 one.
+    Max |logit error| relative to the logits' standard deviation (measured: 0.14% float16,
+    1.1% bfloat16), and how often a sample drawn from the same uniforms (teacher forced, so
+    errors cannot compound) equals the float32 one (measured: 100%, 99.75%).
     """
     model = make_model("categorical", 2, True)
     queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 4, 200, True)

@@ -292,7 +292,7 @@ def test_gpu_2000_samples_through_the_driver(head):
 
 @cuda
 @needs_gpu
-@pytest.mark.parametrize("dtype,logit_tolerance", [(torch.float16, 0.02), (torch.bfloat16, 0.15)])
+@pytest.mark.parametrize("dtype,logit_tolerance", [(torch.float16, 0.01), (torch.bfloat16, 0.05)])
 def test_gpu_reduced_precision(dtype, logit_tolerance):
     model = make_model("categorical", 2, True)
     inputs = step_inputs(model, 4, 100, True)
