@@ -633,6 +633,32 @@ def sample_negative_temperature(ws):
     return _sample(ws, "--temperature", "-0.5"), ["--temperature", "-0.5"]
 
 
+@case("sample")
+def sample_unknown_backend(ws):
+    return _sample(ws, "--backend", "fast"), ["--backend", "auto, reference, cpu, cuda", "'fast'"]
+
+
+@case("sample")
+def sample_zero_chunk(ws):
+    return _sample(ws, "--chunk", "0"), ["--chunk", "at least 1"]
+
+
+@case("sample")
+def device_unknown(ws):
+    return _sample(ws, "--device", "tpu"), ["unknown device 'tpu'", "cpu, cuda"]
+
+
+@case("encode")
+def device_that_is_not_there(ws):
+    argv = ["encode", str(ws.shared.autoencoder), str(ws.shared.wav), "-o", str(ws / "x.codes"), "--device", "cuda:99"]
+    return argv, ["'cuda:99'"]
+
+
+@case("train")
+def config_zero_checkpoint_interval(ws):
+    return _train(ws, "train.checkpoint_every=0"), ["train.checkpoint_every", "at least 1", "got 0"]
+
+
 def snapshot(*roots: Path) -> dict[str, tuple]:
     """{path: (kind, size, mtime_ns, bytes)} of everything under ``roots``: any change shows."""
     state = {}

@@ -162,12 +162,26 @@ def latest_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
     return None
 
 
+def _usable_device(device) -> torch.device:
+    """``--device`` as given on a command line, checked before any work is done."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise WavegenError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise WavegenError(f"device {device!r} requested but no CUDA device is available; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise WavegenError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+    return dev
+
+
 def load_model(path: str | os.PathLike, family=None, use_ema: bool = True, device="cpu"):
     """Rebuild the model stored in a checkpoint: returns ``(model in eval mode, checkpoint dict)``."""
     import importlib
 
     from wavegen.tasks import FAMILIES
 
+    device = _usable_device(device)
     state = load_checkpoint(path, family)
     fam = state.get("family")
     if fam not in FAMILIES:

@@ -110,6 +110,16 @@ def _check_sample_rate(audio: dict) -> None:
                            f"(expected an integer in {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
 
 
+def _check_train_counts(train_cfg) -> None:
+    """Steps and intervals must be whole numbers >= 1: 0 would divide by zero or never checkpoint."""
+    for key in ("steps", "log_every", "val_every", "checkpoint_every", "media_every", "max_nonfinite", "val_batches"):
+        value = train_cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1 or value != int(value):
+            raise WavegenError(f"train.{key} must be a whole number of at least 1, got {value!r}")
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     """A kill mid-write must not leave a half config.yaml, which would block resuming."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -156,6 +166,7 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
         self.cfg_container = to_container(cfg)
         _check_sample_rate(self.cfg_container.get("audio") or {})
+        _check_train_counts(self.cfg_container.get("train") or {})
         # Same seed on every rank so the initial weights agree (DDP also broadcasts them).
         seed_everything(int(cfg.seed))
         self.task = build_task(cfg)
