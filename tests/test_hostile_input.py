@@ -93,3 +93,30 @@ def test_hostile_input_from_a_fresh_process_shows_no_traceback(shared, commands,
         assert all(fragment in lines[0] for fragment in expected), f"{name}: {lines[0]}"
         assert "Traceback" not in out + err
         assert snapshot(ws.dir) == before, name
+
+
+def test_data_check_lists_every_bad_file_exits_1_and_writes_nothing(tmp_path, data_dir, capsys):
+    """`wavegen data check` reports (rather than stops at) each broken file of a folder."""
+    from hostile import files as F
+
+    folder = tmp_path / "audio"
+    F.good_wav(folder / "ok.wav")
+    broken = {
+        "bad.wav": (F.corrupt_wav, "cannot decode"),
+        "cut.wav": (F.truncated_wav, "truncated"),
+        "nan.wav": (lambda p: F.float_wav_with(p, float("nan")), "NaN"),
+        "slow.wav": (lambda p: F.wav_with_rate(p, 1), "sample rate 1 Hz"),
+        "empty.flac": (F.empty_file, "empty (0 bytes)"),
+    }
+    for name, (make, _) in broken.items():
+        make(folder / name)
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+
+    assert main(["data", "check", str(folder)]) == 1
+
+    out = capsys.readouterr().out
+    assert "5 unreadable file(s)" in out
+    for name, (_, reason) in broken.items():
+        assert any(line.strip().startswith(f"{name}:") and reason in line for line in out.splitlines()), name
+    assert snapshot(tmp_path) == before
