@@ -301,11 +301,20 @@ __device__ void matvec(const Slice<WT>* slices, int nslices, const float* in, in
         for (int bb = 0; bb < NBT; ++bb) acc[bb] += __shfl_xor_sync(0xffffffffu, acc[bb], offset);
       }
       if (r == 0 && c < cw) {
+        if (splits == 1) {  // this warp has the whole sum: write the output now
+          const int bn = min(NBT, nb - b0);
+          for (int bb = 0; bb < bn; ++bb) {
+            float* o = out + static_cast<int64_t>(b0 + bb) * ldout + sl->out_offset + (cb + c - sl->j0);
+            *o = accumulate ? *o + acc[bb] : acc[bb];
+          }
+        } else {
 #pragma unroll
-        for (int bb = 0; bb < NBT; ++bb) scratch[(static_cast<int64_t>(item) * NBT + bb) * 32 + c] = acc[bb];
+          for (int bb = 0; bb < NBT; ++bb) scratch[(static_cast<int64_t>(item) * NBT + bb) * 32 + c] = acc[bb];
+        }
       }
     }
     __syncthreads();
+    if (splits == 1) continue;  // outputs written; the barrier above publishes them
     const int bn = min(NBT, nb - b0);
     for (int idx = threadIdx.x; idx < total * NBT * 32; idx += blockDim.x) {
       const int chunk = idx / (NBT * 32), bb = (idx / 32) % NBT, c = idx % 32;
@@ -551,10 +560,12 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
     if (tid == 0 && i + 1 < p.n) frame_next = clamp_frame(p.frame_index[i + 1]);
     const int64_t frame = frames[0];
 
-    // x = embedding of the current token; skip accumulators restart.
+    // x = embedding of the current token (also the newest tap of layer 0); skip sums restart.
     for (int idx = tid; idx < nb * R; idx += nthreads) {
       const int b = idx / R, r = idx % R;
-      x[idx] = p.head_kind == kHeadCategorical ? p.embed[tok_l[b] * R + r] : tok_f[b] * p.embed[r] + p.embed[R + r];
+      const float x0v = p.head_kind == kHeadCategorical ? p.embed[tok_l[b] * R + r] : tok_f[b] * p.embed[r] + p.embed[R + r];
+      x[idx] = x0v;
+      taps[b * kR + (k - 1) * R + r] = x0v;  // layer 0 uses tap buffer 0
     }
     for (int idx = tid; idx < nb * p.Sp; idx += nthreads) skip[idx] = 0.0f;
     __syncthreads();
@@ -563,9 +574,9 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
       const int buf = l & 1;
       const bool last = l == p.L - 1;
       if (!last) prefetch_layer(l + 1, t, frame, buf ^ 1);
+      // The newest tap (x itself) is already in place: written with x at the end of the
+      // previous layer (or with the embedding), followed by a barrier.
       float* tb = taps + static_cast<int64_t>(buf) * lay.nbpad * kR;
-      for (int idx = tid; idx < nb * R; idx += nthreads) tb[(idx / R) * kR + (k - 1) * R + idx % R] = x[idx];
-      __syncthreads();
 
       // z (own filter and gate columns) = taps . conv
       const bool resident = l < kp.resident_layers;
@@ -628,13 +639,16 @@ __global__ void __launch_bounds__(kMaxThreads) wavenet_generate_kernel(const Wav
       const float* recv = xbuf(exchange);
       const int64_t size = static_cast<int64_t>(k - 1) * p.dilations[l];
       const int64_t row = p.queue_offsets[l] + positive_mod(t, size);
+      float* next_taps = taps + static_cast<int64_t>(buf ^ 1) * lay.nbpad * kR;  // disjoint from the prefetched taps
       for (int idx = tid; idx < nb * R; idx += nthreads) {
         const int b = idx / R, r = idx % R;
         const float xl = x[idx];
         if (r >= x0 && r < x1) p.queues[((sb + b) * p.queue_rows + row) * R + r] = xl;
         float sum = 0.0f;
         for (int c = 0; c < C; ++c) sum += recv[(static_cast<int64_t>(c) * NB + b) * R + r];
-        x[idx] = xl + (p.res_b[l * R + r] + sum);
+        const float next = xl + (p.res_b[l * R + r] + sum);
+        x[idx] = next;
+        next_taps[b * kR + (k - 1) * R + r] = next;
       }
       ++exchange;
       __syncthreads();
