@@ -277,3 +277,45 @@ def test_wavenet_checkpoint_is_refused_by_encode(tmp_path, capsys):
     clip = _write_clip(tmp_path / "in.wav", 200)
     assert main(["encode", str(run / "checkpoints" / "last.pt"), str(clip), "-o", str(tmp_path / "x.codes")]) == 2
     assert "'wavenet' model" in capsys.readouterr().err
+
+
+def note_audio(batch: int, length: int, generator: torch.Generator, sample_rate: int = 16000) -> torch.Tensor:
+    """Tensor[B, T] of piano-like notes: a new decaying tone every 50-200 ms."""
+    out = torch.zeros(batch, length)
+    t = torch.arange(length) / sample_rate
+    for b in range(batch):
+        pos = 0
+        while pos < length:
+            dur = int(sample_rate * (0.05 + 0.15 * torch.rand(1, generator=generator).item()))
+            freq = 110 * 2 ** (torch.randint(0, 36, (1,), generator=generator).item() / 12)
+            n = min(dur, length - pos)
+            out[b, pos : pos + n] = 0.5 * torch.sin(2 * math.pi * freq * t[:n]) * torch.exp(-8 * t[:n])
+            pos += dur
+    return out
+
+
+@pytest.mark.slow
+def test_controller_brings_the_debug_models_event_rate_to_its_target():
+    """Train the debug autoencoder on note-like audio: its mean event rate lands within 10 % of the target.
+
+    The codes would change several times more often without the penalty (the rate
+    during the warm-up, when the weight is still near 0, shows it).
+    """
+    torch.manual_seed(0)
+    cfg = compose(["experiment=autoencoder_debug", "model.slowness.warmup_steps=100"])
+    task = build_task(cfg)
+    model = task.model.train()
+    target = float(cfg.model.slowness.target_events_per_second)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    rates = []
+    for _ in range(1200):
+        loss, metrics = task.loss(model, {"audio": note_audio(4, 1024, g)})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        rates.append(metrics["events_per_second"])
+    free = sum(rates[50:100]) / 50
+    settled = sum(rates[-400:]) / 400
+    assert free > 2 * target, f"without the penalty the codes change {free:.0f} times/s"
+    assert abs(settled - target) <= 0.1 * target, f"mean rate {settled:.1f} events/s, target {target}"

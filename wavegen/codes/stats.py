@@ -20,7 +20,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional, Sequence
 
-import torch
 from torch import Tensor
 
 from wavegen.codes.events import Events, codes_to_events, count_changes
