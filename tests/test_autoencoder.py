@@ -32,7 +32,8 @@ def debug_model(seed: int = 0, **overrides) -> WaveNetAutoencoder:
     cfg = compose(["experiment=autoencoder_debug"] + [f"model.{k}={v}" for k, v in overrides.items()])
     torch.manual_seed(seed)
     model = build_task(cfg).model
-    # Wake the encoder up: at initialisation its outputs are too small to cross a rounding boundary.
+    # In eval mode the batch norm still has its initial statistics (mean 0, variance 1), so the
+    # untrained encoder's small outputs would all round to one level: scale them up.
     with torch.no_grad():
         model.encoder.output.weight.mul_(20)
     return model.eval()

@@ -10,11 +10,22 @@ A non-causal convolution stack (it may look ahead: encoding happens before decod
            strided conv k=2·r_s, stride r_s              Tensor[B, w_{s+1}, T / (r_0···r_s)]
       -> residual units at the frame rate               context across frames (helps slow codes)
       -> 1x1 conv to C channels                         Tensor[B, C, F], F = T / hop
+      -> batch norm without affine, times output_scale  (``normalise``, see below)
 
 ``hop`` is the product of the strides. The input is raw audio (μ-law companded
 by default); a log-mel front end was not used: the strided stack learns its
 own filterbank and keeps the encoder free of STFT framing, so every frame sees
 exactly the samples its hop covers and chunked encoding stays exact.
+
+Why the output is normalised: at initialisation the codes carry random features
+that only add noise to the decoder, and the quickest way to remove that noise is
+to shrink the encoder's output until every frame rounds to the same level. In our
+CPU runs without normalisation the codes collapsed onto one or two levels within
+50 steps and stayed there (the decoder then ignores them and the encoder gets no
+useful gradient). Batch statistics keep each channel's spread fixed, so the codes
+keep using the levels and the decoder learns to read them. At inference the
+running statistics make it a fixed per-channel affine map, so encoding stays a
+deterministic, chunkable function of the audio.
 """
 
 from __future__ import annotations
@@ -69,6 +80,8 @@ class EncoderConfig:
     frame_dilations: list[int] = field(default_factory=lambda: [1, 2, 4])  # residual units at the frame rate
     kernel_size: int = 3
     input: str = "mulaw"  # mulaw | linear
+    normalise: bool = True  # batch-normalise the output (no affine), so the codes cannot collapse
+    output_scale: float = 0.5  # the normalised output's spread, in grid units ([-1, 1] spans the levels)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,6 +125,7 @@ class Encoder(nn.Module):
             self.stages.append(nn.Sequential(*units, nn.SiLU(), down))
         self.frame_units = nn.Sequential(*[ResidualUnit(widths[-1], k, d) for d in cfg.frame_dilations])
         self.output = nn.Conv1d(widths[-1], channels, 1)
+        self.norm = nn.BatchNorm1d(channels, affine=False) if cfg.normalise else None
         self.context = self._context_samples(widths)
 
     def _context_samples(self, widths) -> int:
@@ -139,4 +153,7 @@ class Encoder(nn.Module):
         h = self.input_conv(x)
         for stage in self.stages:
             h = stage(h)
-        return self.output(F.silu(self.frame_units(h)))
+        u = self.output(F.silu(self.frame_units(h)))
+        if self.norm is not None:
+            u = self.norm(u) * self.cfg.output_scale
+        return u
