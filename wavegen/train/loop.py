@@ -309,7 +309,7 @@ class Trainer:
             return None
         self.optimizer.step()
         self.scheduler.step()
-        self.ema.update(self.model)
+        self.ema.update(self.model, self.step)
         return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0],
                 **{k: float(v) for k, v in metrics.items()}}
 
