@@ -202,7 +202,7 @@ def vocode_mel(vocoder, mels: Iterable[Tensor], num_frames: int, num_samples: in
     ``num_frames`` mel frames must describe at least ``num_samples`` samples.
     """
     from wavegen.diffusion.noise import PositionalNoise
-    from wavegen.diffusion.samplers import reverse_process
+    from wavegen.diffusion.samplers import crossfade_chunks, reverse_process
     from wavegen.diffusion.schedules import schedule_from
 
     if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
@@ -220,34 +220,12 @@ def vocode_mel(vocoder, mels: Iterable[Tensor], num_frames: int, num_samples: in
         nonlocal noise
         buffer.fill_to(end)
         mel = buffer.window(start, end).to(device=p.device, dtype=p.dtype)
+        buffer.drop_before(start)  # windows only move forward
         if noise is None:
             noise = PositionalNoise.from_generator(generator, mel.shape[0], p.device, p.dtype)
         with torch.inference_mode():
             return reverse_process(vocoder, mel, schedule, noise, start * hop)
 
-    fade = overlap_frames // 2 * hop
-    margin = (overlap_frames * hop - fade) // 2
-    ramp = torch.linspace(0.0, 1.0, fade + 2, device=p.device, dtype=p.dtype)[1:-1] if fade else None
-    emitted = 0
-    start, end = 0, min(chunk_frames, num_frames)
-    prev, prev_offset = run(start, end), 0
-    while end < num_frames and emitted < num_samples:
-        start += chunk_frames - overlap_frames
-        end = min(start + chunk_frames, num_frames)
-        cur, cur_offset = run(start, end), start * hop
-        buffer.drop_before(start)
-        fade_start = cur_offset + margin
-        fade_end = fade_start + fade
-        pieces = [prev[:, emitted - prev_offset : fade_start - prev_offset]]
-        if fade:
-            a = prev[:, fade_start - prev_offset : fade_end - prev_offset]
-            b = cur[:, fade_start - cur_offset : fade_end - cur_offset]
-            pieces.append(a * (1 - ramp) + b * ramp)
-        piece = torch.cat(pieces, dim=1)[:, : max(num_samples - emitted, 0)]
-        if piece.shape[1]:
-            yield piece.float()
-        emitted = min(fade_end, num_samples)
-        prev, prev_offset = cur, cur_offset
-    tail = prev[:, emitted - prev_offset : num_samples - prev_offset]
-    if tail.shape[1]:
-        yield tail.float()
+    # The overlap-and-crossfade stitching is the vocoder's own; run() frees consumed frames.
+    for piece in crossfade_chunks(run, num_frames, num_samples, hop, chunk_frames, overlap_frames):
+        yield piece.float()
