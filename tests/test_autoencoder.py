@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from wavegen.cli import main
+from wavegen.codes import count_changes
 from wavegen.codes.codefile import read_code_file
 from wavegen.config import available_options, compose
 from wavegen.errors import WavegenError
@@ -32,11 +33,22 @@ def debug_model(seed: int = 0, **overrides) -> WaveNetAutoencoder:
     cfg = compose(["experiment=autoencoder_debug"] + [f"model.{k}={v}" for k, v in overrides.items()])
     torch.manual_seed(seed)
     model = build_task(cfg).model
-    # In eval mode the batch norm still has its initial statistics (mean 0, variance 1), so the
-    # untrained encoder's small outputs would all round to one level: scale them up.
-    with torch.no_grad():
-        model.encoder.output.weight.mul_(20)
     return model.eval()
+
+
+def note_audio(batch: int, length: int, generator: torch.Generator, sample_rate: int = 16000) -> torch.Tensor:
+    """Tensor[B, T] of piano-like notes: a new decaying tone every 50-200 ms."""
+    out = torch.zeros(batch, length)
+    t = torch.arange(length) / sample_rate
+    for b in range(batch):
+        pos = 0
+        while pos < length:
+            dur = int(sample_rate * (0.05 + 0.15 * torch.rand(1, generator=generator).item()))
+            freq = 110 * 2 ** (torch.randint(0, 36, (1,), generator=generator).item() / 12)
+            n = min(dur, length - pos)
+            out[b, pos : pos + n] = 0.5 * torch.sin(2 * math.pi * freq * t[:n]) * torch.exp(-8 * t[:n])
+            pos += dur
+    return out
 
 
 def test_every_autoencoder_size_and_experiment_composes_and_builds():
@@ -119,6 +131,35 @@ def test_encoder_is_non_causal_and_local():
     assert int(touched.max()) - centre <= model.encoder.context + model.hop
 
 
+def test_untrained_codes_already_follow_the_audio():
+    """The encoder's initialisation must give codes that vary with the audio (else they never come alive)."""
+    model = debug_model()
+    notes = note_audio(2, 4096, torch.Generator().manual_seed(0))
+    indices = model.encode(notes)
+    assert len(torch.unique(indices)) >= 3
+    assert float(count_changes(indices).sum()) / indices[..., 1:].shape[-1] / 2 > 0.2
+    assert len(torch.unique(model.encode(torch.zeros(1, 4096)))) == 1, "silence should be one code"
+
+
+def test_noise_substitution_feeds_the_decoder_noisy_values_only_in_training():
+    model = debug_model()
+    q = model.quantiser
+    continuous = torch.rand(2, 3, 500) * 2 - 1
+    noisy = q.noisy_values(continuous)
+    step = 2 / 4  # 5 levels
+    assert float((noisy - continuous).abs().max()) <= step / 2
+    assert float((noisy - continuous).abs().mean()) > step / 8, "the noise must be a level wide"
+    audio = note_audio(1, 512, torch.Generator().manual_seed(1))
+    model.eval()
+    with torch.no_grad():
+        a, b = model(audio).logits, model(audio).logits
+    assert torch.equal(a, b), "evaluation must be deterministic (rounded codes)"
+    model.train()
+    with torch.no_grad():
+        c, d = model(audio).logits, model(audio).logits
+    assert not torch.equal(c, d)
+
+
 def test_teacher_forcing_matches_sampling_alignment():
     """Greedy decoding picks, at every step, the argmax of the teacher-forced logits.
 
@@ -146,8 +187,6 @@ def test_loss_terms_gradients_and_controller_updates():
     cfg = compose(DEBUG + ["model.slowness.initial_weight=0.5"])
     task = build_task(cfg)
     model = task.model.train()
-    with torch.no_grad():
-        model.encoder.output.weight.mul_(20)
     batch = {"audio": torch.rand(2, 256, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8}
     loss, metrics = task.loss(model, batch)
     assert torch.isfinite(loss)
@@ -278,21 +317,6 @@ def test_wavenet_checkpoint_is_refused_by_encode(tmp_path, capsys):
     clip = _write_clip(tmp_path / "in.wav", 200)
     assert main(["encode", str(run / "checkpoints" / "last.pt"), str(clip), "-o", str(tmp_path / "x.codes")]) == 2
     assert "'wavenet' model" in capsys.readouterr().err
-
-
-def note_audio(batch: int, length: int, generator: torch.Generator, sample_rate: int = 16000) -> torch.Tensor:
-    """Tensor[B, T] of piano-like notes: a new decaying tone every 50-200 ms."""
-    out = torch.zeros(batch, length)
-    t = torch.arange(length) / sample_rate
-    for b in range(batch):
-        pos = 0
-        while pos < length:
-            dur = int(sample_rate * (0.05 + 0.15 * torch.rand(1, generator=generator).item()))
-            freq = 110 * 2 ** (torch.randint(0, 36, (1,), generator=generator).item() / 12)
-            n = min(dur, length - pos)
-            out[b, pos : pos + n] = 0.5 * torch.sin(2 * math.pi * freq * t[:n]) * torch.exp(-8 * t[:n])
-            pos += dur
-    return out
 
 
 @pytest.mark.slow

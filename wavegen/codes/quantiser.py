@@ -147,6 +147,20 @@ class ScalarQuantiser(nn.Module):
         indices = index_float.detach().round().long()
         return Quantised(indices=indices, values=values, continuous=continuous, margin=margin_penalty(u))
 
+    def noisy_values(self, continuous: Tensor) -> Tensor:
+        """Noise substitution: Tensor[B, C, F] continuous values plus uniform noise one level wide.
+
+        Used in place of the rounded values while training the decoder (the additive-noise
+        stand-in for quantisation from learned compression). Rounding hides any variation
+        smaller than a level, so an encoder whose outputs start small gets no signal that
+        spreading them out would help, and the codes stay stuck on one level; with noise
+        of a level's width, the decoder can read the values only as far as they rise above
+        the noise, which rewards using the whole range. The rounding error at inference
+        (at most half a level) lies inside the noise the decoder was trained on.
+        """
+        step = 2 / (self._per_channel(self.levels).to(continuous.device) - 1)
+        return continuous + (torch.rand_like(continuous) - 0.5) * step
+
     def indices_to_values(self, indices: Tensor) -> Tensor:
         """LongTensor[B, C, F] (or [C, F]) indices -> Tensor of grid values in [-1, 1]."""
         squeeze = indices.dim() == 2

@@ -46,7 +46,7 @@ class SlownessConfig:
     values: str = "quantised"  # penalise the quantised values (straight-through) | the continuous ones
     target_events_per_second: Optional[float] = 30.0  # None: no control, the weight stays fixed
     initial_weight: float = 1.0  # 0 with no target: slowness off (fixed-rate codes)
-    gain: float = 0.02  # log-weight change per step at full error
+    gain: float = 0.005  # log-weight change per step per unit of relative rate error
     min_weight: float = 1e-4
     max_weight: float = 1e3
     warmup_steps: int = 0  # the weight ramps up from 0 and control starts after this many steps
@@ -59,6 +59,7 @@ class AutoencoderConfig:
     levels: list[int] = field(default_factory=lambda: [15, 15, 15, 15])
     bound: str = "tanh"  # tanh (FSQ) | clip (Piano Genie, pair with margin_weight > 0)
     margin_weight: float = 0.0
+    noise_substitution: bool = True  # train the decoder on continuous codes + one level of uniform noise
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     slowness: SlownessConfig = field(default_factory=SlownessConfig)
     decoder: WaveNetConfig = field(default_factory=WaveNetConfig)
@@ -219,11 +220,14 @@ class WaveNetAutoencoder(nn.Module):
     def forward(self, audio: Tensor) -> AutoencoderOutput:
         """Teacher-forced pass over Tensor[B, T] audio: logits for every sample given the ones before."""
         codes = self.quantise(audio)
+        local = codes.values
+        if self.training and self.cfg.noise_substitution:
+            local = self.quantiser.noisy_values(codes.continuous)
         head = self.decoder.head
         targets = head.encode(audio)
         silence = head.silence(audio.shape[0], audio.device).to(targets.dtype)
         inputs = torch.cat([silence[:, None], targets[:, :-1]], dim=1)
-        logits = self.decoder(inputs, local=codes.values.to(audio.dtype))
+        logits = self.decoder(inputs, local=local.to(audio.dtype))
         return AutoencoderOutput(logits=logits, targets=targets, codes=codes)
 
     # ------------------------------------------------------------------ decoding
