@@ -75,6 +75,30 @@ def test_streamed_codes_to_mel_equals_whole_clip(debug_hierarchy):
     torch.testing.assert_close(streamed, whole, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("hop", [64, 256, 512])
+def test_codes_to_mel_streams_for_code_hops_shorter_and_longer_than_the_mel_hop(hop):
+    from wavegen.models.codes_to_mel import CodesToMel, CodesToMelConfig
+
+    torch.manual_seed(0)
+    model = CodesToMel(CodesToMelConfig(levels=[5, 5], hop=hop, n_mels=8, width=8, dilations=[1, 2])).eval()
+    num_samples = 256 * 23 + 7
+    codes = torch.randint(0, 5, (1, 2, model.num_code_frames(num_samples)))
+    whole = model(codes, model.num_mel_frames(num_samples))
+    # Each mel frame reads the code frame its centre sample falls in.
+    centres = torch.arange(whole.shape[-1]) * 256
+    expected = model.per_frame(model.code_values(codes))[..., torch.clamp(centres // hop, max=codes.shape[-1] - 1)]
+    torch.testing.assert_close(whole, expected)
+    streamed = torch.cat(list(S.codes_to_mel(model, _chunks(codes, 3), num_samples, chunk_frames=5)), dim=-1)
+    torch.testing.assert_close(streamed, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_codes_to_mel_refuses_hops_that_do_not_divide():
+    from wavegen.models.codes_to_mel import CodesToMelConfig
+
+    with pytest.raises(WavegenError, match="divide one another"):
+        CodesToMelConfig.from_mapping({"levels": [5], "hop": 96, "mel_hop": 256})
+
+
 def test_streamed_vocoder_equals_the_chunked_vocoder(debug_hierarchy):
     from wavegen.diffusion.samplers import vocode_stream
     from wavegen.diffusion.schedules import default_schedule

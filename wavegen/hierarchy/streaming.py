@@ -171,7 +171,7 @@ def codes_to_mel(model, codes: Iterable[Tensor], num_samples: int, chunk_frames:
     """
     total_codes = model.num_code_frames(num_samples)
     total_mel = model.num_mel_frames(num_samples)
-    ratio, ctx = model.ratio, model.context
+    ctx = model.context
     device = next(model.parameters()).device
     buffer = FrameBuffer(codes)
     next_mel, a = 0, 0
@@ -182,9 +182,10 @@ def codes_to_mel(model, codes: Iterable[Tensor], num_samples: int, chunk_frames:
             buffer.fill_to(need)
             lo = max(0, a - ctx)
             out = model.per_frame(model.code_values(buffer.window(lo, need).to(device)))[..., a - lo : b - lo]
-            # Mel frame m reads code frame min(ratio·m, last): the frame its centre falls in.
-            stop_mel = total_mel if b == total_codes else min(total_mel, -(-b // ratio))
-            picks = torch.clamp(torch.arange(next_mel, stop_mel, device=device) * ratio, max=total_codes - 1) - a
+            # Mel frame m reads the code frame its centre falls in (the last one past the end).
+            stop_mel = total_mel if b == total_codes else min(total_mel, model.mel_frames_before(b))
+            picks = torch.clamp(model.code_frame_of(torch.arange(next_mel, stop_mel, device=device)),
+                                max=total_codes - 1) - a
             if picks.numel():
                 yield out[..., picks]
             next_mel, a = stop_mel, b

@@ -7,11 +7,12 @@ and hand it to the diffusion vocoder::
     level-1 code indices LongTensor[B, C, F]   (F = ceil(T / hop))
       -> grid values Tensor[B, C, F]
       -> conv k=3, residual units (dilated, non-causal), 1x1     Tensor[B, n_mels, F], one prediction per code frame
-      -> mel frame m reads code frame min(ratio·m, F-1)          Tensor[B, n_mels, M]
+      -> mel frame m reads code frame min(m·mel_hop // hop, F-1)  Tensor[B, n_mels, M]
 
-``ratio = mel_hop / hop`` code frames per mel frame (4 for hop 64 and mel hop 256).
-Mel frames are centred (frame ``m`` around sample ``m·mel_hop``), which is the start
-of code frame ``ratio·m``; the residual units' context covers the rest of the window.
+Mel frames are centred (frame ``m`` around sample ``m·mel_hop``), which falls in code
+frame ``m·mel_hop // hop``; the residual units' context covers the rest of the window.
+Either hop may be the longer one (4 code frames per mel frame for hop 64 and mel hop 256;
+2 mel frames per code frame for hop 512), as long as one divides the other.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ class CodesToMelConfig:
             top.pop(key, None)
         result = _dataclass_from(cls, top, "codes_to_mel")
         result.levels = [int(v) for v in result.levels]
-        if result.mel_hop % result.hop:
-            raise WavegenError(f"codes_to_mel mel_hop {result.mel_hop} must be a multiple of the code hop {result.hop}")
+        if result.mel_hop % result.hop and result.hop % result.mel_hop:
+            raise WavegenError(f"codes_to_mel needs mel_hop {result.mel_hop} and the code hop {result.hop} "
+                               "to divide one another")
         return result
 
     def to_dict(self) -> dict:
@@ -65,9 +67,13 @@ class CodesToMel(nn.Module):
         self.units = nn.Sequential(*[ResidualUnit(cfg.width, 3, d) for d in cfg.dilations])
         self.output = nn.Conv1d(cfg.width, cfg.n_mels, 1)
 
-    @property
-    def ratio(self) -> int:
-        return self.cfg.mel_hop // self.cfg.hop
+    def code_frame_of(self, mel_frames: Tensor) -> Tensor:
+        """LongTensor[M] mel frame numbers -> the code frame each one's centre falls in."""
+        return mel_frames * self.cfg.mel_hop // self.cfg.hop
+
+    def mel_frames_before(self, code_frame: int) -> int:
+        """How many mel frames read code frames before ``code_frame``."""
+        return -(-code_frame * self.cfg.hop // self.cfg.mel_hop)
 
     @property
     def context(self) -> int:
@@ -92,7 +98,7 @@ class CodesToMel(nn.Module):
         return self.output(F.silu(h)) + self.cfg.mel_mean
 
     def forward(self, indices: Tensor, mel_frames: int) -> Tensor:
-        """LongTensor[B, C, F] -> Tensor[B, n_mels, mel_frames] (frame m from code frame min(ratio·m, F-1))."""
+        """LongTensor[B, C, F] -> Tensor[B, n_mels, mel_frames] (frame m from code frame min(m·mel_hop // hop, F-1))."""
         out = self.per_frame(self.code_values(indices))
-        picks = torch.clamp(torch.arange(mel_frames, device=out.device) * self.ratio, max=out.shape[-1] - 1)
+        picks = torch.clamp(self.code_frame_of(torch.arange(mel_frames, device=out.device)), max=out.shape[-1] - 1)
         return out[..., picks]
