@@ -136,6 +136,10 @@ def test_generate_writes_exact_length_and_every_output(tmp_path, debug_hierarchy
     assert (tmp_path / "out.png").stat().st_size > 1000
     info = json.loads((tmp_path / "out.json").read_text())
     assert [lvl["name"] for lvl in info["levels"]] == ["level2", "level1"] and info["down"] == down
+    # The reported event rate is that of the stored codes (counted while they streamed by).
+    for lvl, codes in zip(info["levels"], [level2, level1]):
+        events = 1 + int((codes[:, 1:] != codes[:, :-1]).any(axis=0).sum())
+        assert lvl["events_per_second_generated"] == pytest.approx(events / info["seconds"])
     assert sorted(f.name for f in tmp_path.iterdir()) == sorted(
         ["out.wav", "out.png", "out.json", "out.level1.npy", "out.level2.npy"])  # no temporary files left
 

@@ -233,17 +233,28 @@ def generate_audio(h: Hierarchy, num_samples: int, seed: int = 0, temperature: f
 
 
 class NpyStream:
-    """Code frames appended to a ``uint8[C, F]`` .npy of known size, via a memory map (bounded memory)."""
+    """Code frames appended to a ``uint8[C, F]`` .npy of known size, via a memory map (bounded memory).
+
+    Also counts the run-length events of what it stores (a new event wherever any
+    channel changes), so the summary can state the rate the generated codes ran at.
+    """
 
     def __init__(self, path: Path, channels: int, frames: int):
         self.path = path
         self.tmp = path.with_name(f".{path.name}.partial")
         self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.uint8, shape=(channels, frames))
         self.filled = 0
+        self.events = 0
 
     def write(self, chunk: Tensor) -> None:
         n = min(chunk.shape[-1], self.array.shape[1] - self.filled)
-        self.array[:, self.filled : self.filled + n] = chunk[:, :n].numpy().astype(np.uint8)
+        if n == 0:
+            return
+        values = chunk[:, :n].numpy().astype(np.uint8)
+        previous = self.array[:, self.filled - 1 : self.filled] if self.filled else None
+        joined = values if previous is None else np.concatenate([previous, values], axis=1)
+        self.events += int((joined[:, 1:] != joined[:, :-1]).any(axis=0).sum()) + (previous is None)
+        self.array[:, self.filled : self.filled + n] = values
         self.filled += n
 
     def finish(self) -> None:
@@ -312,9 +323,11 @@ def generate_to_files(h: Hierarchy, wav: Path, seconds: float, seed: int = 0, ov
         elapsed = time.perf_counter() - started
         for stream in code_files.values():
             stream.finish()
+        levels = [{**lvl, "events_per_second_generated": code_files[lvl["name"]].events * h.sample_rate / num_samples}
+                  for lvl in h.levels()]
         spectrogram.save_png(paths["png"], title=f"{wav.name}: {seconds:g} s, seed {seed}, down: {h.down}")
         summary = {"wav": str(wav), "seconds": num_samples / h.sample_rate, "samples": num_samples,
-                   "seed": seed, "down": h.down, "levels": h.levels(), "generation_seconds": elapsed,
+                   "seed": seed, "down": h.down, "levels": levels, "generation_seconds": elapsed,
                    "real_time_factor": elapsed / (num_samples / h.sample_rate)}
         tmp_json = paths["json"].with_name(f".{paths['json'].name}.partial")
         tmp_json.write_text(json.dumps(summary, indent=1))
