@@ -65,6 +65,24 @@ def test_codeset_round_trip_and_refusals(tmp_path):
         load_codeset(tmp_path / "nothing")
 
 
+def test_codes_stats_reports_each_splits_event_rate(tmp_path, capsys):
+    import json
+
+    from wavegen.cli import main
+    from wavegen.codes.events import codes_to_events
+
+    cs = _codeset(tmp_path)
+    assert main(["codes", "stats", str(cs.root), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for split in ("train", "validation"):
+        (seq,) = cs.sequences(split)
+        events = len(codes_to_events(seq))
+        assert report[split]["events"] == events
+        assert report[split]["events_per_second"] == pytest.approx(events / (seq.shape[-1] / cs.frame_rate))
+    assert main(["codes", "stats", str(tmp_path / "nothing")]) != 0
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: no code set")
+
+
 def test_codeset_sampler_is_a_pure_function_of_seed_step_rank(tmp_path):
     cs = _codeset(tmp_path)
     seqs = cs.sequences("train") + cs.sequences("validation")

@@ -7,6 +7,8 @@
     wavegen codes dump runs/ae/checkpoints/last.pt data=maestro -o runs/codes1 # or other data
     # level-2 codes: encode a level-1 code set with a level-2 autoencoder (family prior, model.upper set)
     wavegen codes dump runs/ae2/checkpoints/last.pt -o runs/codes2 --from-codeset runs/codes1
+    # what a code set costs: events/s and bits/s (fixed-rate, naive run-length, entropy) per split
+    wavegen codes stats runs/codes1
 
 Trailing ``KEY=VALUE`` arguments are Hydra overrides choosing the data (``data=maestro``,
 ``data.root=...``); without them, the data the autoencoder was trained on is encoded. The manifest is written last, so an interrupted dump is never
@@ -37,6 +39,32 @@ def register(sub) -> None:
     dump.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     dump.add_argument("--overwrite", action="store_true", help="replace an existing code set")
     dump.set_defaults(func=run_dump)
+    stats = actions.add_parser("stats", help="events/s and bits/s of a code set, per split")
+    stats.add_argument("codeset", help="a code set folder (from `wavegen codes dump`)")
+    stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    stats.set_defaults(func=run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    import json
+
+    from wavegen.codes.stats import rate_statistics
+    from wavegen.hierarchy.codeset import load_codeset
+
+    codeset = load_codeset(args.codeset)
+    splits = sorted({item.split for item in codeset.items})
+    rows = {split: rate_statistics(codeset.sequences(split), codeset.levels, codeset.hop, codeset.sample_rate)
+            for split in splits}
+    if args.json:
+        print(json.dumps({split: r.to_dict() for split, r in rows.items()}, indent=1))
+        return 0
+    print(f"{codeset.root}: levels {codeset.levels}, hop {codeset.hop}, {codeset.frame_rate:g} frames/s")
+    print(f"{'split':<12}{'seconds':>9}{'events/s':>10}{'mean run':>10}"
+          f"{'bits/s fixed':>14}{'naive RLE':>11}{'entropy':>9}")
+    for split, r in rows.items():
+        print(f"{split:<12}{r.seconds:>9.1f}{r.events_per_second:>10.2f}{r.mean_run:>10.1f}"
+              f"{r.bits_per_second_fixed:>14.0f}{r.bits_per_second_naive:>11.0f}{r.bits_per_second_entropy:>9.0f}")
+    return 0
 
 
 def run_dump(args: argparse.Namespace) -> int:
