@@ -6,7 +6,10 @@ validation split:
 - rate: events/s, and bits/s three ways (see wavegen.codes.stats): sent frame by
   frame (fixed rate), the naive run-length bound (tuple + run length per event), and
   the empirical entropy of the events;
-- distortion: the decoder's teacher-forced NLL given the codes (bits per sample over
+- distortion: the log-mel L1 of a small non-causal network trained to predict the
+  log-mel from the frozen codes (a probe of what the codes can give back,
+  deterministic, and independent of how far the WaveNet decoder has trained); the
+  decoder's teacher-forced NLL given the codes (bits per sample over
   the whole split), the same under codes of other music (the piece's codes shifted
   by half its length) and their difference in bits per second, i.e. how much
   likelihood the codes buy; and the log-mel L1 and multi-resolution STFT distance
@@ -17,12 +20,17 @@ Usage (from the repository root)::
     # train variants (each on one thread; run two at once in the background)
     python benchmarks/rate_distortion.py train variable --steps 1000 --overrides train.batch_size=4
     python benchmarks/rate_distortion.py train fixed --steps 1000 --overrides train.batch_size=4
-    # measure every trained variant and print the table (markdown)
-    python benchmarks/rate_distortion.py evaluate
+    # a codes -> log-mel probe per variant (the mel its codes can give back)
+    python benchmarks/rate_distortion.py probe variable fixed --steps 600
+    # measure trained variants (merged into runs/rate_distortion/results.json), print the table
+    python benchmarks/rate_distortion.py evaluate --variants variable fixed
+    # the table of everything measured so far, and the rate-distortion plot
+    python benchmarks/rate_distortion.py plot --png docs/images/rate_distortion.png
 
-Variants (see VARIANTS): ``variable`` and ``variable_30`` (hop 64, slowness steered
-to 20 or 30 events/s), ``fixed`` (hop 512, no slowness: 488 bits/s, about what
-``variable`` costs), ``fixed_hop64`` (hop 64, no slowness: 8x those bits).
+Variants (see VARIANTS): ``variable_10``, ``variable`` and ``variable_30`` (hop 64,
+slowness steered to 10, 20 or 30 events/s); ``fixed_hop1024``, ``fixed`` and
+``fixed_hop64`` (no slowness, hop 1024, 512 or 64: 244, 488 or 3906 bits/s sent frame
+by frame; ``fixed`` costs about what ``variable`` does).
 """
 
 from __future__ import annotations
@@ -45,7 +53,10 @@ VARIANTS = {
                  "hop 64, slowness on (target 20 events/s)"),
     "variable_30": ("autoencoder_tiny", ["model.slowness.target_events_per_second=30"],
                     "hop 64, slowness on (target 30 events/s)"),
+    "variable_10": ("autoencoder_tiny", ["model.slowness.target_events_per_second=10"],
+                    "hop 64, slowness on (target 10 events/s)"),
     "fixed": ("autoencoder_tiny_fixed", [], "hop 512, slowness off"),
+    "fixed_hop1024": ("autoencoder_tiny_fixed", ["model.hop=1024"], "hop 1024, slowness off"),
     "fixed_hop64": ("autoencoder_tiny", ["model.slowness.target_events_per_second=null",
                                          "model.slowness.initial_weight=0.0"], "hop 64, slowness off"),
 }
@@ -65,6 +76,32 @@ def train(args) -> None:
         start = time.time()
         subprocess.run(argv, check=True, cwd=ROOT)
         (run_dir / "train_seconds.txt").write_text(f"{time.time() - start:.0f}\n")
+
+
+# The probe's residual units, per code hop: seven units whose dilations add up to
+# 8192 / hop - 1, so every probe sees the same +-8192 samples (0.51 s) of codes around
+# each mel frame with the same number of parameters. (With one set of dilations for
+# all, a hop-64 probe would see 8x less time than a hop-512 one: too little to find
+# the onset of a note whose code has not changed for a few hundred milliseconds.)
+PROBE_DILATIONS = {64: [1, 2, 4, 8, 16, 32, 64], 512: [1, 1, 1, 2, 2, 4, 4], 1024: [1, 1, 1, 1, 1, 1, 1]}
+
+
+def train_probe(args) -> None:
+    """Train a codes -> log-mel network on each variant's frozen codes: the mel its codes can give back."""
+    from wavegen.train.checkpoint import load_model
+
+    for name in args.variants:
+        ckpt = RUNS / name / "checkpoints" / "last.pt"
+        model, _ = load_model(ckpt, family="autoencoder")
+        levels = "[" + ",".join(str(v) for v in model.levels) + "]"
+        dilations = "[" + ",".join(str(d) for d in PROBE_DILATIONS[model.hop]) + "]"
+        argv = [sys.executable, "-m", "wavegen.cli", "train", "experiment=hierarchy_tiny_codes_to_mel",
+                f"autoencoder={ckpt}", f"model.levels={levels}", f"model.hop={model.hop}",
+                f"model.dilations={dilations}",
+                f"train.run_dir={RUNS / name / 'probe'}", f"train.steps={args.steps}", f"train.threads={args.threads}",
+                "train.progress=false", *args.overrides]
+        print("+", " ".join(argv[2:]), flush=True)
+        subprocess.run(argv, check=True, cwd=ROOT)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -93,6 +130,24 @@ def teacher_forced_nll(model, audio: torch.Tensor, indices: torch.Tensor, chunk:
         total += float(nll.sum())
         count += stop - start
     return total, count
+
+
+@torch.no_grad()
+def probe_log_mel_l1(ckpt: Path, pieces: list[torch.Tensor], codes: list[torch.Tensor], audio_cfg) -> float:
+    """Mean |log-mel(piece) - probe(codes)| over every frame of the split (nan without a probe)."""
+    from wavegen.audio.dsp import mel_spectrogram
+    from wavegen.train.checkpoint import load_model
+
+    if not ckpt.exists():
+        return float("nan")
+    probe, _ = load_model(ckpt, family="codes_to_mel")
+    total, count = 0.0, 0
+    for piece, idx in zip(pieces, codes):
+        target = mel_spectrogram(piece[None].float(), audio_cfg)
+        error = (probe(idx[None], target.shape[-1]) - target).abs()
+        total += float(error.sum())
+        count += error.numel()
+    return total / count
 
 
 def clip_starts(lengths: list[int], clips: int, clip_samples: int, align: int) -> list[tuple[int, int]]:
@@ -134,10 +189,16 @@ def evaluate(args) -> None:
     print(f"validation: {len(pieces)} pieces, {seconds_total:.1f} s; {len(starts)} clips of {args.seconds} s "
           f"for sampled reconstructions (temperature {args.temperature})", flush=True)
     rows = []
+    previous = {r["variant"]: r for r in load_results().get("rows", [])}
     for name in names:
         model, state = load_model(RUNS / name / "checkpoints" / "last.pt", family="autoencoder")
         t0 = time.time()
         codes = [model.encode(p, chunk_frames=2048) for p in pieces]
+        if args.probe_only:  # re-measure a retrained probe, keep the rest of the row
+            probe_l1 = probe_log_mel_l1(RUNS / name / "probe" / "checkpoints" / "last.pt", pieces, codes, audio_cfg)
+            rows.append({**previous[name], "probe_log_mel_l1": probe_l1})
+            print(f"{name}: probe log-mel L1 {probe_l1:.3f}", flush=True)
+            continue
         stats = rate_statistics(codes, model.levels, model.hop, sr)
         nll, nll_other, count = 0.0, 0.0, 0
         for piece, idx in zip(pieces, codes):
@@ -148,6 +209,7 @@ def evaluate(args) -> None:
             nll += n
             nll_other += n_other
             count += c
+        probe_l1 = probe_log_mel_l1(RUNS / name / "probe" / "checkpoints" / "last.pt", pieces, codes, audio_cfg)
         frames = -(-clip_samples // model.hop)  # starts are multiples of every hop
         clip_codes = torch.stack([codes[i][:, s // model.hop : s // model.hop + frames] for i, s in starts])
         generator = torch.Generator().manual_seed(args.seed)
@@ -170,6 +232,7 @@ def evaluate(args) -> None:
             "nll_bits_per_sample": nll / count / math.log(2),
             "nll_bits_per_sample_other_codes": nll_other / count / math.log(2),
             "code_value_bits_per_second": (nll_other - nll) / count / math.log(2) * sr,
+            "probe_log_mel_l1": probe_l1,
             "log_mel_l1": float(log_mel_l1(originals, recon, audio_cfg)),
             "mr_stft": float(multi_resolution_stft_distance(originals, recon)),
             "sampling_seconds": sample_seconds,
@@ -179,31 +242,111 @@ def evaluate(args) -> None:
         print(json.dumps(row), flush=True)
         print(f"{name}: measured in {row['eval_seconds']:.0f} s (sampling {sample_seconds:.0f} s)", flush=True)
     RUNS.mkdir(parents=True, exist_ok=True)
-    (RUNS / "results.json").write_text(json.dumps({"rows": rows, "chance_log_mel_l1": chance,
-                                                   "clips": len(starts), "clip_seconds": args.seconds,
-                                                   "temperature": args.temperature}, indent=1))
+    results = load_results()
+    merged = {r["variant"]: r for r in results.get("rows", [])}
+    merged.update({r["variant"]: r for r in rows})
+    order = [n for n in VARIANTS if n in merged]
+    results.update({"rows": [merged[n] for n in order], "chance_log_mel_l1": chance,
+                    "constant_log_mel_l1": constant_log_mel_l1(cfg, pieces, audio_cfg),
+                    "clips": len(starts), "clip_seconds": args.seconds, "temperature": args.temperature})
+    tmp = RUNS / ".results.json.partial"
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(RUNS / "results.json")
+    print_table(results)
+
+
+def load_results() -> dict:
+    path = RUNS / "results.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@torch.no_grad()
+def constant_log_mel_l1(cfg, validation: list[torch.Tensor], audio_cfg) -> float:
+    """The probe's floor without information: L1 of the training split's per-bin median log-mel."""
+    from wavegen.audio.dsp import mel_spectrogram
+    from wavegen.audio.io import read_audio
+    from wavegen.data import build_dataset
+
+    train_items = build_dataset(cfg["data"], cfg["audio"])["train"]
+    mels = torch.cat([mel_spectrogram(read_audio(item.path, audio_cfg.sample_rate)[None], audio_cfg)[0]
+                      for item in train_items], dim=-1)
+    median = mels.median(dim=-1, keepdim=True).values
+    errors = [(mel_spectrogram(p[None].float(), audio_cfg)[0] - median).abs() for p in validation]
+    return float(sum(e.sum() for e in errors) / sum(e.numel() for e in errors))
+
+
+def sent_bits(row: dict) -> float:
+    """What a code costs as sent: frame by frame without slowness, run-length events with it."""
+    return row["bits_per_second_naive"] if row["variant"].startswith("variable") else row["bits_per_second_fixed_equivalent"]
+
+
+def print_table(results: dict) -> None:
+    rows = results["rows"]
     print()
-    print("| variant | setting | steps (min) | events/s | code bits/s: fixed-rate / naive RLE / entropy | "
-          "NLL bits/sample (other codes) | NLL saved, bits/s | log-mel L1 (sampled) | MR-STFT |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| variant | setting | steps | events/s | bits/s as sent | bits/s: fixed-rate / naive RLE / entropy | "
+          "log-mel L1 from codes (probe) | NLL bits/sample (other codes) | NLL saved, bits/s | "
+          "log-mel L1 (sampled) | MR-STFT (sampled) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {r['setting']} | {r['steps']} ({r['train_minutes']:.0f}) | "
-              f"{r['events_per_second']:.1f} | {r['bits_per_second_fixed_equivalent']:.0f} / "
-              f"{r['bits_per_second_naive']:.0f} / {r['bits_per_second_entropy']:.0f} | "
+        print(f"| {r['variant']} | {r['setting']} | {r['steps']} | {r['events_per_second']:.1f} | {sent_bits(r):.0f} | "
+              f"{r['bits_per_second_fixed_equivalent']:.0f} / {r['bits_per_second_naive']:.0f} / "
+              f"{r['bits_per_second_entropy']:.0f} | {r['probe_log_mel_l1']:.3f} | "
               f"{r['nll_bits_per_sample']:.3f} ({r['nll_bits_per_sample_other_codes']:.3f}) | "
               f"{r['code_value_bits_per_second']:.0f} | {r['log_mel_l1']:.3f} | {r['mr_stft']:.3f} |")
-    print(f"\nchance level (log-mel L1 between different clips): {chance:.3f}")
+    print(f"\nprobe without information (training split's median log-mel): {results['constant_log_mel_l1']:.3f}")
+    print(f"sampled clips: {results['clips']} x {results['clip_seconds']} s at temperature {results['temperature']}; "
+          f"chance level (log-mel L1 between different clips): {results['chance_log_mel_l1']:.3f}")
+
+
+def plot(args) -> None:
+    """Probe log-mel L1 against bits/s, variable-rate and fixed-rate codes as two curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = load_results()
+    if not results.get("rows"):
+        sys.exit(f"no results under {RUNS}; run the evaluate step first")
+    print_table(results)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for kind, marker in (("variable", "o"), ("fixed", "s")):
+        rows = sorted((r for r in results["rows"] if r["variant"].startswith(kind)), key=sent_bits)
+        x = [sent_bits(r) for r in rows]
+        ax.plot(x, [r["probe_log_mel_l1"] for r in rows], marker=marker, label=f"{kind} rate, as sent")
+        ax.plot([r["bits_per_second_entropy"] for r in rows], [r["probe_log_mel_l1"] for r in rows],
+                marker=marker, linestyle=":", fillstyle="none", label=f"{kind} rate, run-length entropy")
+        for r, xi in zip(rows, x):
+            ax.annotate(r["variant"], (xi, r["probe_log_mel_l1"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.axhline(results["constant_log_mel_l1"], color="grey", linewidth=0.8, label="no information")
+    ax.set_xscale("log")
+    ax.set_xlabel("code bits per second")
+    ax.set_ylabel("log-mel L1 of the codes -> mel probe")
+    ax.set_title("Rate against distortion, embedded piano validation split")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(args.png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    print(f"wrote {out}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
-    t = sub.add_parser("train", help="train variants (one after another)")
-    t.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
-    t.add_argument("--steps", type=int, default=1500)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--overrides", nargs="*", default=[], help="extra Hydra overrides for every variant")
-    t.set_defaults(func=train)
+    for action, func, steps, what in (("train", train, 1500, "train variants (one after another)"),
+                                      ("probe", train_probe, 600, "train a codes -> log-mel probe on each "
+                                                                  "trained variant's codes")):
+        t = sub.add_parser(action, help=what)
+        t.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
+        t.add_argument("--steps", type=int, default=steps)
+        t.add_argument("--threads", type=int, default=1)
+        t.add_argument("--overrides", nargs="*", default=[], help="extra Hydra overrides for every run")
+        t.set_defaults(func=func)
+    g = sub.add_parser("plot", help="print the table from results.json and draw rate against distortion")
+    g.add_argument("--png", default=str(RUNS / "rate_distortion.png"))
+    g.set_defaults(func=plot)
     e = sub.add_parser("evaluate", help="measure every trained variant and print the table")
     e.add_argument("--variants", nargs="+", default=list(VARIANTS))
     e.add_argument("--clips", type=int, default=24)
@@ -212,6 +355,7 @@ def main() -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--backend", default="auto")
+    e.add_argument("--probe-only", action="store_true", help="re-measure only the probes of measured variants")
     e.set_defaults(func=evaluate)
     args = parser.parse_args()
     args.func(args)
