@@ -208,6 +208,14 @@ def test_generate_command_from_checkpoints_and_from_a_recipe(tmp_path, debug_hie
     assert main(["generate", "--recipe", "piano_hierarchy_tiny", "--root", str(root), "--seconds", "0.2", "-o", str(out2),
                  "--no-progress", "--seed", "5"]) == 0
     assert sf.info(out2).frames == 3200
+    # --down vocoder takes the recipe's generate stage that goes down through the vocoder.
+    for stage, level in (("codes_to_mel", "codes_to_mel"), ("vocoder", "vocoder")):
+        (root / stage / "checkpoints").mkdir(parents=True)
+        (root / stage / "checkpoints" / "last.pt").symlink_to(p[level])
+    out3 = tmp_path / "recipe_vocoder.wav"
+    assert main(["generate", "--recipe", "piano_hierarchy_tiny", "--root", str(root), "--down", "vocoder",
+                 "--seconds", "0.2", "-o", str(out3), "--no-progress"]) == 0
+    assert json.loads(out3.with_suffix(".json").read_text())["down"] == "vocoder"
 
 
 # ----------------------------------------------------------------------------- recipes

@@ -7,7 +7,8 @@
     wavegen generate --recipe piano_hierarchy_tiny --down vocoder --seconds 60 -o out.wav
 
 With ``--recipe``, the checkpoints (and the way down to audio) come from the recipe's
-``generate`` stage, its placeholders filled in for ``--root`` (default ``runs/<recipe>``);
+first ``generate`` stage (with ``--down``, the first one going down that way; ``--stage``
+names one), its placeholders filled in for ``--root`` (default ``runs/<recipe>``);
 options given here win. Writes ``out.wav``, ``out.png`` (spectrogram), one
 ``out.<level>.npy`` of codes per level (uint8[C, F]) and ``out.json`` (rates, timing).
 """
@@ -56,8 +57,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def recipe_arguments(name: str, root: Path | None, stage_name: str | None) -> argparse.Namespace:
-    """The options of a recipe's generate stage, its placeholders filled in for ``root``."""
+def recipe_arguments(name: str, root: Path | None, stage_name: str | None,
+                     down: str | None = None) -> argparse.Namespace:
+    """The options of a recipe's generate stage, its placeholders filled in for ``root``.
+
+    The stage is ``stage_name``, else the first generate stage going ``down`` to audio that
+    way (``wavenet`` or ``vocoder``), else the first generate stage.
+    """
     from wavegen.recipes import load_recipe, stage_argv
 
     recipe = load_recipe(name)
@@ -66,13 +72,20 @@ def recipe_arguments(name: str, root: Path | None, stage_name: str | None) -> ar
         which = f"a generate stage named {stage_name!r}" if stage_name else "a generate stage"
         raise WavegenError(f"recipe {recipe.name!r} has no {which}")
     root = root if root is not None else Path("runs") / recipe.name
-    argv = stage_argv(stages[0], root)[1:]
-    parser = argparse.ArgumentParser(prog=f"recipe {recipe.name} stage {stages[0].name}", add_help=False)
+    parser = argparse.ArgumentParser(prog=f"recipe {recipe.name}", add_help=False)
     _add_arguments(parser, for_recipe=True)
-    try:
-        return parser.parse_args(argv)
-    except SystemExit:
-        raise WavegenError(f"recipe {recipe.name!r}: stage {stages[0].name!r} has invalid generate arguments") from None
+    parsed = []
+    for stage in stages:
+        try:
+            parsed.append(parser.parse_args(stage_argv(stage, root)[1:]))
+        except SystemExit:
+            raise WavegenError(f"recipe {recipe.name!r}: stage {stage.name!r} has invalid generate arguments") from None
+    if stage_name is None and down is not None:
+        matching = [a for a in parsed if (a.down or "wavenet") == down]
+        if not matching:
+            raise WavegenError(f"recipe {recipe.name!r} has no generate stage going down by {down}")
+        return matching[0]
+    return parsed[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.hierarchy.assembly import generate_to_files, load_hierarchy
 
     if args.recipe:
-        base = recipe_arguments(args.recipe, Path(args.root) if args.root else None, args.stage)
+        base = recipe_arguments(args.recipe, Path(args.root) if args.root else None, args.stage, args.down)
         for key in CHECKPOINT_OPTIONS + ("down", "seconds", "seed"):
             if getattr(args, key) is None:
                 setattr(args, key, getattr(base, key))
