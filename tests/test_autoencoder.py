@@ -321,10 +321,14 @@ def test_wavenet_checkpoint_is_refused_by_encode(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_controller_brings_the_debug_models_event_rate_to_its_target():
-    """Train the debug autoencoder on note-like audio: its mean event rate lands within 10 % of the target.
+    """Train the debug autoencoder on note-like audio; the controller holds its mean event rate at the target.
 
-    The codes would change several times more often without the penalty (the rate
-    during the warm-up, when the weight is still near 0, shows it).
+    During the warm-up (weight near 0) the codes change several times more often than
+    the target. Once the controller has first brought the rate down to the target, the
+    mean rate over the rest of the run lies within 10 % of it. Over 50-step windows the
+    rate still swings by about +-40 %: the codes answer a change of weight only after a
+    few hundred steps, which a gentle integral controller averages out but cannot undo.
+    (About 3 minutes on one CPU core.)
     """
     torch.manual_seed(0)
     cfg = compose(["experiment=autoencoder_debug", "model.slowness.warmup_steps=100"])
@@ -334,13 +338,15 @@ def test_controller_brings_the_debug_models_event_rate_to_its_target():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
     rates = []
-    for _ in range(1200):
+    for _ in range(2400):
         loss, metrics = task.loss(model, {"audio": note_audio(4, 1024, g)})
         opt.zero_grad()
         loss.backward()
         opt.step()
         rates.append(metrics["events_per_second"])
     free = sum(rates[50:100]) / 50
-    settled = sum(rates[-400:]) / 400
     assert free > 2 * target, f"without the penalty the codes change {free:.0f} times/s"
-    assert abs(settled - target) <= 0.1 * target, f"mean rate {settled:.1f} events/s, target {target}"
+    reached = next(i for i in range(150, len(rates)) if sum(rates[i - 50 : i]) / 50 <= 1.1 * target)
+    assert reached <= 1000, f"the rate first came down to the target only at step {reached}"
+    settled = sum(rates[reached:]) / len(rates[reached:])
+    assert abs(settled - target) <= 0.1 * target, f"mean rate {settled:.1f} events/s after step {reached}, target {target}"
