@@ -56,17 +56,11 @@ class PriorTask:
     @property
     def autoencoder(self):
         if self._autoencoder is None:
-            from wavegen.train.checkpoint import load_model
+            from wavegen.tasks.frozen import load_frozen_autoencoder
 
-            if not self.autoencoder_path:
-                raise WavegenError("a level-2 autoencoder on audio needs the level-1 one: pass autoencoder=CKPT")
-            model, _ = load_model(self.autoencoder_path, family="autoencoder")
-            if (model.levels, model.hop) != (self.model_cfg.levels, self.model_cfg.hop):
-                raise WavegenError(f"{self.autoencoder_path} has levels {model.levels} at hop {model.hop}; set "
-                                   "model.levels and model.hop to match")
-            for p in model.parameters():
-                p.requires_grad_(False)
-            self._autoencoder = model
+            self._autoencoder = load_frozen_autoencoder(
+                self.autoencoder_path, self.model_cfg.levels, self.model_cfg.hop,
+                "a level-2 autoencoder on audio needs the level-1 one: pass autoencoder=CKPT")
         return self._autoencoder
 
     # ------------------------------------------------------------------ data
