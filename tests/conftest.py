@@ -26,6 +26,18 @@ def write_sine(path: Path, seconds: float = 0.5, sample_rate: int = 16000, freq:
     return path
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """WAVEGEN_DATA for the module (one folder per session: the embedded debug set renders once),
+    with WAVEGEN_DEBUG unset so commands print their one-line errors."""
+    folder = tmp_path_factory.getbasetemp() / "wavegen-data"
+    folder.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WAVEGEN_DATA", str(folder))
+        mp.delenv("WAVEGEN_DEBUG", raising=False)
+        yield folder
+
+
 @pytest.fixture
 def tmp_audio_dir(tmp_path):
     """Factory: ``tmp_audio_dir({"a.wav": dict(seconds=1.0), "sub/b.flac": {}})`` -> a folder of sine files."""

@@ -20,14 +20,6 @@ from wavegen.train.checkpoint import load_model
 HASH_LINE = re.compile(r"^param-hash rank=(\d+) step=(\d+) sha256=([0-9a-f]{64})$", re.M)
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = procs.shared_data_dir(tmp_path_factory)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WAVEGEN_DATA", str(folder))
-        yield folder
-
-
 def rank_hashes(stdout: str) -> dict[int, tuple[int, str]]:
     return {int(rank): (int(step), digest) for rank, step, digest in HASH_LINE.findall(stdout)}
 

@@ -28,14 +28,6 @@ from wavegen.train.loop import Trainer, train
 DETERMINISTIC = ["experiment=wavenet_debug", "train.deterministic=true", "train.threads=1"]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = procs.shared_data_dir(tmp_path_factory)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WAVEGEN_DATA", str(folder))
-        yield folder
-
-
 def logged_losses(run_dir: Path) -> list[tuple[int, float]]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r["loss"]) for r in rows if "loss" in r]

@@ -18,15 +18,6 @@ from wavegen.cli import build_parser, main
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = procs.shared_data_dir(tmp_path_factory)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WAVEGEN_DATA", str(folder))
-        mp.delenv("WAVEGEN_DEBUG", raising=False)
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def shared(tmp_path_factory, data_dir):
     return Shared(tmp_path_factory.mktemp("hostile-shared"))
 

@@ -47,10 +47,3 @@ def run(cmd: list[str], cwd: Path, env_vars: dict[str, str], timeout: float) -> 
 def describe(proc: subprocess.CompletedProcess) -> str:
     """What to show when a subprocess check fails."""
     return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
-
-
-def shared_data_dir(tmp_path_factory) -> Path:
-    """One WAVEGEN_DATA folder for the whole pytest session: the embedded debug set is rendered once."""
-    folder = tmp_path_factory.getbasetemp() / "wavegen-data"
-    folder.mkdir(exist_ok=True)
-    return folder
