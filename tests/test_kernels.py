@@ -22,6 +22,8 @@ from wavegen.generate.sampling import generate_tokens
 from wavegen.kernels import build, dispatch, layout, reference
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 
+from kernel_inputs import step_inputs
+
 LOGIT_TOLERANCE = 1e-4
 
 
@@ -51,29 +53,6 @@ def make_model(head="categorical", kernel_size=2, conditioned=False, layers=10, 
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.3)
     return model.eval()
-
-
-def step_inputs(model: WaveNet, batch: int, n: int, conditioned: bool, seed: int = 1):
-    """Random queues (a state in mid-stream), per-frame bias and frame indices, uniforms."""
-    g = torch.Generator().manual_seed(seed)
-    state = model.init_state(batch)
-    state.queues.copy_(torch.randn(state.queues.shape, generator=g) * 0.5)
-    t0 = 3001  # past every ring's length, not a multiple of any
-    if conditioned:
-        frames = 9
-        local = torch.randn(batch, 5, frames, generator=g)
-        ids = torch.randint(0, 4, (batch,), generator=g)
-        bias = model.frame_bias(batch, local, ids)
-        frame_index = torch.randint(0, frames, (n,), generator=g).sort().values
-    else:
-        bias = model.frame_bias(batch)
-        frame_index = torch.zeros(n, dtype=torch.long)
-    uniforms = torch.rand(n, batch, 2, generator=g)
-    if model.cfg.head == "categorical":
-        next_input = torch.randint(0, model.cfg.classes, (batch,), generator=g)
-    else:
-        next_input = torch.rand(batch, generator=g) * 2 - 1
-    return state.queues, t0, next_input, bias, frame_index, uniforms
 
 
 def run_both(model, queues, t0, next_input, bias, frame_index, uniforms, forced=None, temperature=1.0,

@@ -21,6 +21,8 @@ from wavegen import kernels
 from wavegen.kernels import build, cuda_emulation, reference
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 
+from kernel_inputs import step_inputs
+
 CSRC = build.CSRC
 LOGIT_TOLERANCE = 1e-4
 
@@ -49,26 +51,6 @@ def make_model(head="categorical", kernel_size=2, conditioned=False, layers=10, 
     for p in model.parameters():
         p.copy_(torch.randn(p.shape, generator=g) * scale)
     return model.eval()
-
-
-def step_inputs(model, batch, n, conditioned, seed=1):
-    """Mid-stream random queues at a start time past every ring's length, per-frame biases."""
-    g = torch.Generator().manual_seed(seed)
-    state = model.init_state(batch)
-    state.queues.copy_(torch.randn(state.queues.shape, generator=g) * 0.5)
-    if conditioned:
-        local = torch.randn(batch, 5, 9, generator=g)
-        bias = model.frame_bias(batch, local, torch.randint(0, 4, (batch,), generator=g))
-        frame_index = torch.randint(0, 9, (n,), generator=g).sort().values
-    else:
-        bias = model.frame_bias(batch)
-        frame_index = torch.zeros(n, dtype=torch.long)
-    uniforms = torch.rand(n, batch, 2, generator=g)
-    if model.cfg.head == "categorical":
-        next_input = torch.randint(0, model.cfg.classes, (batch,), generator=g)
-    else:
-        next_input = torch.rand(batch, generator=g) * 2 - 1
-    return state.queues, 3001, next_input, bias, frame_index, uniforms
 
 
 def assert_matches(head, ref, got, q_ref, q_got, logit_tolerance=LOGIT_TOLERANCE):
