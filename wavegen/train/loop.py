@@ -199,13 +199,22 @@ class Trainer:
         # Built now (cheap: no decoding) so a missing validation split fails before training, on every rank.
         self._val_sampler = self._build_sampler("validation", 0, 1)
         # The first batch now, before anything is written: an unreadable file it draws fails here.
+        # Kept for the first training step (batches are a pure function of the step).
         first_batch = _to_device(self.sampler.batch(self.step), self.info.device)
+        self._drawn: Optional[tuple[int, dict]] = (self.step, first_batch)
         unused = []
         if self.info.enabled:
             with self._autocast():
                 unused = D.parameters_without_gradient(self.model, lambda m: self.task.loss(m, first_batch)[0])
         self.ddp_model = D.wrap_model(self.model, self.info, unused)
         self._val_batches: Optional[list] = None
+
+    def _batch(self, step: int) -> dict:
+        """The training batch of ``step`` on this rank's device (the one drawn at start-up is reused)."""
+        drawn, self._drawn = self._drawn, None
+        if drawn is not None and drawn[0] == step:
+            return drawn[1]
+        return _to_device(self.sampler.batch(step), self.info.device)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -345,7 +354,7 @@ class Trainer:
 
         try:
             while self.step < stop_at:
-                batch = _to_device(self.sampler.batch(self.step), self.info.device)
+                batch = self._batch(self.step)
                 metrics = self.train_step(batch)
                 self.step += 1
                 if metrics is None:
