@@ -106,7 +106,7 @@ def load_hierarchy(prior: str, level1: Optional[str] = None, level2: Optional[st
         if (top.levels, top.hop) != (h.level2.upper_levels, h.level2.hop):
             raise WavegenError(f"{prior} models codes with levels {top.levels} at hop {top.hop}, but {level2} "
                                f"writes levels {h.level2.upper_levels} at hop {h.level2.hop}")
-        _check_fingerprint(prior, top_state, h.level2, level2)
+        _check_fingerprint(prior, top_state, weights_fingerprint(h.level2), level2)
         below_fp = s2["model_config"].get("codes_fingerprint")
     if level1:
         h.level1, s1 = _load(level1, "autoencoder", device)
@@ -115,11 +115,11 @@ def load_hierarchy(prior: str, level1: Optional[str] = None, level2: Optional[st
         if (modelled.levels, modelled.cfg.hop) != (h.level1.levels, h.level1.hop):
             raise WavegenError(f"{level2 or prior} models level-1 codes with levels {modelled.levels} at hop "
                                f"{modelled.cfg.hop}, but {level1} has levels {h.level1.levels} at hop {h.level1.hop}")
-        if h.level2 is not None:
-            _check_fingerprint(level2, s2, h.level1, level1)
-        else:
-            _check_fingerprint(prior, top_state, h.level1, level1)
         below_fp = weights_fingerprint(h.level1)
+        if h.level2 is not None:
+            _check_fingerprint(level2, s2, below_fp, level1)
+        else:
+            _check_fingerprint(prior, top_state, below_fp, level1)
     if down == "vocoder":
         h.codes_to_mel, sc = _load(codes_to_mel, "codes_to_mel", device)
         same_audio(codes_to_mel, sc)
@@ -145,10 +145,10 @@ def _level1_levels(h: Hierarchy) -> list[int]:
     return h.level2.levels if h.level2 is not None else h.prior.levels
 
 
-def _check_fingerprint(reader_path, reader_state, writer, writer_path) -> None:
-    """The reader was trained on codes of ``writer``'s weights (when it recorded which)."""
+def _check_fingerprint(reader_path, reader_state, writer_fingerprint: str, writer_path) -> None:
+    """The reader was trained on codes of the weights with ``writer_fingerprint`` (when it recorded which)."""
     expected = reader_state["model_config"].get("codes_fingerprint")
-    if expected and expected != weights_fingerprint(writer):
+    if expected and expected != writer_fingerprint:
         raise WavegenError(f"{reader_path} was trained on codes of other weights than {writer_path}; "
                            "use the checkpoints of one hierarchy")
 
