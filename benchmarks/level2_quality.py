@@ -30,16 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 @torch.no_grad()
-def level1_nll_bits(model, level1, audio: torch.Tensor) -> tuple[float, int, torch.Tensor]:
+def level1_nll_bits(model, audio: torch.Tensor, codes: torch.Tensor) -> tuple[float, int, torch.Tensor]:
     """Summed NLL (bits) of one piece's level-1 codes, the frames scored, and the upper codes.
 
-    audio: Tensor[T]. Both designs score the same frames: the piece is cut to whole upper
-    frames, and the first level-1 frame (which the design on codes cannot predict) is left out.
+    audio: Tensor[T] cut to whole upper frames; codes: its level-1 codes LongTensor[C1, F].
+    Both designs score the same frames: the first level-1 frame (which the design on codes
+    cannot predict) is left out.
     """
     from wavegen.hierarchy.joint import to_joint
 
-    audio = audio[: audio.numel() // model.hop * model.hop]
-    codes = level1.encode(audio)  # LongTensor[C1, F], F a multiple of the stride
     tokens = to_joint(codes, model.levels)
     if model.reads_audio:
         start = torch.zeros(1, dtype=torch.long)
@@ -76,17 +75,23 @@ def main() -> None:
     pieces = [read_audio(item.path, sr) for item in items]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
           f"{args.split} split: {len(pieces)} piece(s), {sum(p.numel() for p in pieces) / sr:.1f} s")
-    print("| level 2 reads | encoder parameters | steps | level-1 NLL, bits/frame | bits/s | "
-          "upper events/s | upper bits/s: fixed-rate / entropy |")
-    print("|---|---|---|---|---|---|---|")
-    for label, path in (("level-1 codes", args.on_codes), ("audio", args.on_audio)):
-        model, mstate = load_model(path, family="prior")
+    designs = {"level-1 codes": load_model(args.on_codes, family="prior"),
+               "audio": load_model(args.on_audio, family="prior")}
+    for path, (model, _) in zip((args.on_codes, args.on_audio), designs.values()):
         if model.levels != level1.levels or model.cfg.hop != level1.hop:
             sys.exit(f"error: {path} models levels {model.levels} at hop {model.cfg.hop}, level 1 has "
                      f"{level1.levels} at hop {level1.hop}")
+    # Both designs score the same audio: whole frames of either upper hop. Its level-1 codes are encoded once.
+    hop = math.lcm(*(model.hop for model, _ in designs.values()))
+    pieces = [p[: p.numel() // hop * hop] for p in pieces]
+    codes = [level1.encode(p) for p in pieces]
+    print("| level 2 reads | encoder parameters | steps | level-1 NLL, bits/frame | bits/s | "
+          "upper events/s | upper bits/s: fixed-rate / entropy |")
+    print("|---|---|---|---|---|---|---|")
+    for label, (model, mstate) in designs.items():
         bits, frames, uppers = 0.0, 0, []
-        for piece in pieces:
-            b, n, upper = level1_nll_bits(model, level1, piece)
+        for piece, piece_codes in zip(pieces, codes):
+            b, n, upper = level1_nll_bits(model, piece, piece_codes)
             bits, frames = bits + b, frames + n
             uppers.append(upper)
         stats = rate_statistics(uppers, model.upper_levels, model.hop, sr)

@@ -133,17 +133,15 @@ def teacher_forced_nll(model, audio: torch.Tensor, indices: torch.Tensor, chunk:
 
 
 @torch.no_grad()
-def probe_log_mel_l1(ckpt: Path, pieces: list[torch.Tensor], codes: list[torch.Tensor], audio_cfg) -> float:
-    """Mean |log-mel(piece) - probe(codes)| over every frame of the split (nan without a probe)."""
-    from wavegen.audio.dsp import mel_spectrogram
+def probe_log_mel_l1(ckpt: Path, mels: list[torch.Tensor], codes: list[torch.Tensor]) -> float:
+    """Mean |log-mel - probe(codes)| over every frame of the split's Tensor[1, n_mels, M] mels (nan without a probe)."""
     from wavegen.train.checkpoint import load_model
 
     if not ckpt.exists():
         return float("nan")
     probe, _ = load_model(ckpt, family="codes_to_mel")
     total, count = 0.0, 0
-    for piece, idx in zip(pieces, codes):
-        target = mel_spectrogram(piece[None].float(), audio_cfg)
+    for target, idx in zip(mels, codes):
         error = (probe(idx[None], target.shape[-1]) - target).abs()
         total += float(error.sum())
         count += error.numel()
@@ -164,7 +162,7 @@ def clip_starts(lengths: list[int], clips: int, clip_samples: int, align: int) -
 
 
 def evaluate(args) -> None:
-    from wavegen.audio.dsp import AudioConfig
+    from wavegen.audio.dsp import AudioConfig, mel_spectrogram
     from wavegen.audio.io import read_audio
     from wavegen.codes.stats import rate_statistics
     from wavegen.data import build_dataset
@@ -188,14 +186,15 @@ def evaluate(args) -> None:
     chance = float(log_mel_l1(originals, originals.roll(1, dims=0), audio_cfg))
     print(f"validation: {len(pieces)} pieces, {seconds_total:.1f} s; {len(starts)} clips of {args.seconds} s "
           f"for sampled reconstructions (temperature {args.temperature})", flush=True)
+    mels = [mel_spectrogram(p[None].float(), audio_cfg) for p in pieces]
     rows = []
     previous = {r["variant"]: r for r in load_results().get("rows", [])}
     for name in names:
         model, state = load_model(RUNS / name / "checkpoints" / "last.pt", family="autoencoder")
         t0 = time.time()
         codes = [model.encode(p, chunk_frames=2048) for p in pieces]
+        probe_l1 = probe_log_mel_l1(RUNS / name / "probe" / "checkpoints" / "last.pt", mels, codes)
         if args.probe_only:  # re-measure a retrained probe, keep the rest of the row
-            probe_l1 = probe_log_mel_l1(RUNS / name / "probe" / "checkpoints" / "last.pt", pieces, codes, audio_cfg)
             rows.append({**previous[name], "probe_log_mel_l1": probe_l1})
             print(f"{name}: probe log-mel L1 {probe_l1:.3f}", flush=True)
             continue
@@ -209,7 +208,6 @@ def evaluate(args) -> None:
             nll += n
             nll_other += n_other
             count += c
-        probe_l1 = probe_log_mel_l1(RUNS / name / "probe" / "checkpoints" / "last.pt", pieces, codes, audio_cfg)
         frames = -(-clip_samples // model.hop)  # starts are multiples of every hop
         clip_codes = torch.stack([codes[i][:, s // model.hop : s // model.hop + frames] for i, s in starts])
         generator = torch.Generator().manual_seed(args.seed)
@@ -247,7 +245,7 @@ def evaluate(args) -> None:
     merged.update({r["variant"]: r for r in rows})
     order = [n for n in VARIANTS if n in merged]
     results.update({"rows": [merged[n] for n in order], "chance_log_mel_l1": chance,
-                    "constant_log_mel_l1": constant_log_mel_l1(cfg, pieces, audio_cfg),
+                    "constant_log_mel_l1": constant_log_mel_l1(cfg, mels, audio_cfg),
                     "clips": len(starts), "clip_seconds": args.seconds, "temperature": args.temperature})
     tmp = RUNS / ".results.json.partial"
     tmp.write_text(json.dumps(results, indent=1))
@@ -261,7 +259,7 @@ def load_results() -> dict:
 
 
 @torch.no_grad()
-def constant_log_mel_l1(cfg, validation: list[torch.Tensor], audio_cfg) -> float:
+def constant_log_mel_l1(cfg, validation_mels: list[torch.Tensor], audio_cfg) -> float:
     """The probe's floor without information: L1 of the training split's per-bin median log-mel."""
     from wavegen.audio.dsp import mel_spectrogram
     from wavegen.audio.io import read_audio
@@ -271,7 +269,7 @@ def constant_log_mel_l1(cfg, validation: list[torch.Tensor], audio_cfg) -> float
     mels = torch.cat([mel_spectrogram(read_audio(item.path, audio_cfg.sample_rate)[None], audio_cfg)[0]
                       for item in train_items], dim=-1)
     median = mels.median(dim=-1, keepdim=True).values
-    errors = [(mel_spectrogram(p[None].float(), audio_cfg)[0] - median).abs() for p in validation]
+    errors = [(mel[0] - median).abs() for mel in validation_mels]
     return float(sum(e.sum() for e in errors) / sum(e.numel() for e in errors))
 
 
