@@ -538,6 +538,19 @@ def codes_not_a_code_file(ws):
 
 
 @case("decode")
+def decode_unknown_backend(ws):
+    argv = _decode(ws, ws.shared.codes_of(ws.shared.autoencoder)) + ["--backend", "fast"]
+    return argv, ["--backend", "auto, reference, cpu, cuda", "'fast'"]
+
+
+@case("generate")
+def generate_unknown_backend(ws):
+    return (["generate", "--prior", str(ws.shared.wavenet), "--level1", str(ws.shared.autoencoder),
+             "-o", str(ws / "long.wav"), "--seconds", "0.1", "--backend", "fast"],
+            ["--backend", "auto, reference, cpu, cuda", "'fast'"])
+
+
+@case("decode")
 def codes_forged_length(ws):
     source = ws.shared.codes_of(ws.shared.autoencoder)
     forged = F.forged_code_file(source, ws / "long.codes", num_samples=10**9)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wavegen.commands import check_backend
 from wavegen.errors import WavegenError
 
 
@@ -105,6 +106,7 @@ def run_decode(args: argparse.Namespace) -> int:
         raise WavegenError(f"--temperature must not be negative, got {args.temperature}")
     if args.chunk < 1:
         raise WavegenError(f"--chunk must be at least 1, got {args.chunk}")
+    check_backend(args.backend)
     model, _, device = _load(args)
     code = read_code_file(args.codes, fingerprint=model.fingerprint())
     # Same fingerprint implies the same config; these checks only make a hand-made file's error clear.

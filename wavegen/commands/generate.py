@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wavegen.commands import check_backend
 from wavegen.errors import WavegenError
 
 CHECKPOINT_OPTIONS = ("prior", "level2", "level1", "codes_to_mel", "vocoder")
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--temperature must not be negative, got {args.temperature}")
     if args.threads < 0:
         raise WavegenError(f"--threads must not be negative, got {args.threads}")
+    check_backend(args.backend)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     h = load_hierarchy(args.prior, args.level1, args.level2, args.codes_to_mel, args.vocoder,
                        args.down or "wavenet", device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wavegen.commands import check_backend
 from wavegen.errors import WavegenError
 
 
@@ -50,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--out must be a folder, but {args.out} is a file")
     if args.chunk < 1:
         raise WavegenError(f"--chunk must be at least 1, got {args.chunk}")
-    from wavegen.kernels.dispatch import BACKENDS
-
-    if args.backend not in BACKENDS:  # checked here: generation opens the output WAVs before the kernels
-        raise WavegenError(f"--backend must be one of {', '.join(BACKENDS)}, got {args.backend!r}")
+    check_backend(args.backend)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)
