@@ -2,7 +2,8 @@
 
 The measurements run in a fresh subprocess. After a 1 s warm-up (kernels loaded,
 allocator primed) a thread samples the resident set size every millisecond while the
-real run generates; we compare the peak of that run with 10 s and with 60 s. A
+real run generates (the heap trimmed before each baseline, so a run cannot hide its
+growth in pages an earlier one freed); we compare the peak of that run with 10 s and with 60 s. A
 pipeline that kept the audio (or anything else proportional to the duration) grows
 by at least 50 s x 16000 x 4 bytes = 3.2 MB more for 60 s than for 10 s: the test
 checks the growth difference stays well below that, and proves it would notice by
@@ -38,10 +39,16 @@ SCRIPT = textwrap.dedent("""
             kept.append(torch.as_tensor(chunk).clone())
             write(self, chunk)
         StreamingWavWriter.write = leaky
+    try:  # glibc keeps freed heap pages; trimming before each baseline stops one run reusing another's
+        import ctypes
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        trim = lambda pad: 0
     results = []
     for i, seconds in enumerate(durations):
         if leak:
             kept.clear()
+        import gc; gc.collect(); trim(0)
         base = rss()
         peak = [base]
         done = threading.Event()
@@ -72,8 +79,10 @@ def measure(tmp_path, size: str = "debug", down: str = "wavenet", leak: bool = F
 
 
 MB = 2**20
-# Below the 3.2 MB a kept float32 copy of 50 s of audio would add (6.4 MB measured with the
-# injected leak); above the allocator's noise (10 s vs 60 s growth differed by -1.6 MB).
+# Below the 3.2 MB a kept float32 copy of 50 s of audio would add (6.5-7.2 MB measured with the
+# injected leak); above the allocator's noise (10 s vs 60 s growth differed by 0.1-1.1 MB with the
+# heap trimmed before each baseline; without trimming, one run reused another's freed pages and
+# the leak sometimes showed as only 2 MB).
 GROWTH_TOLERANCE = 3.0 * MB
 
 
