@@ -95,6 +95,48 @@ def mel_frames(num_samples: int, cfg: AudioConfig) -> int:
     return num_samples // cfg.hop_length + 1
 
 
+@lru_cache(maxsize=8)
+def _envelope_weights(cfg: AudioConfig, device: str) -> Tensor:
+    """Tensor[n_fft/2 + 1, n_mels]: spreads each mel band's magnitude evenly over its bins."""
+    import torchaudio.functional as AF
+
+    fb = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate,
+                            norm="slaney", mel_scale="slaney")  # [bins, mels]
+    # A flat spectrum of height c gives band m the value c·Σ_k fb[k, m]; each bin then takes
+    # the fb-weighted average of its bands' heights. Non-negative and smooth, unlike a pseudo-inverse.
+    height = 1.0 / fb.sum(dim=0).clamp_min(1e-12)  # [mels]
+    share = fb / fb.sum(dim=1, keepdim=True).clamp_min(1e-12)  # [bins, mels]
+    return (share * height[None, :]).to(device)
+
+
+def mel_envelope(log_mel: Tensor, cfg: AudioConfig) -> Tensor:
+    """Tensor[B, n_mels, F] natural-log magnitude mel -> Tensor[B, n_fft/2 + 1, F] linear STFT magnitude envelope.
+
+    The spectral envelope the mel implies: each STFT bin gets the height of a flat
+    spectrum that would give its mel bands their values. Bins above ``f_max`` are 0.
+    """
+    weights = _envelope_weights(cfg, str(log_mel.device)).to(log_mel.dtype)
+    return torch.einsum("km,bmf->bkf", weights, log_mel.exp())
+
+
+def mel_level(log_mel: Tensor, cfg: AudioConfig, length: int, floor: float = 1e-5) -> Tensor:
+    """Tensor[B, n_mels, F] -> Tensor[B, length]: the signal's RMS that the mel implies, per sample.
+
+    Parseval on a Hann-windowed frame, RMS² ≈ 2·Σ_k |X_k|² / (n_fft · Σ w²), with ``|X_k|``
+    the mel's envelope (:func:`mel_envelope`); frame ``f`` is centred on sample ``f·hop`` and
+    the level is interpolated linearly between centres. Never below ``floor``.
+    """
+    import torch.nn.functional as F
+
+    envelope = mel_envelope(log_mel.float(), cfg)  # [B, K, F]
+    window = torch.hann_window(cfg.win_length, device=log_mel.device)
+    power = 2.0 * envelope.pow(2).sum(dim=1) / (cfg.n_fft * window.pow(2).sum())  # [B, F]
+    level = power.clamp_min(floor * floor).sqrt()
+    level = torch.cat([level, level[:, -1:]], dim=-1)[:, None]  # F + 1 centres span F·hop samples
+    level = F.interpolate(level, size=length + 1, mode="linear", align_corners=True)[:, 0, :length]
+    return level.to(log_mel.dtype)
+
+
 def griffin_lim(log_mel: Tensor, cfg: AudioConfig, n_iter: int = 64) -> Tensor:
     """Tensor[B, n_mels, F] log mel -> Tensor[B, T] waveform by mel inversion and Griffin-Lim.
 

@@ -188,23 +188,27 @@ def _build_into(folder: Path, spec: EmbeddedSpec, log: Callable[[str], None]) ->
     performances = select_performances(spec, log)
     held_out = validation_pieces([p.piece for p in performances], spec.validation_fraction, spec.seed)
     entries = []
+    renderers = ("builtin", "fluidsynth") if renderer == "both" else (renderer,)
     for index, performance in enumerate(performances):
-        audio = _render(spec, performance, renderer)
-        rel = f"audio/{index:03d}_{_slug(performance.piece)}.wav"
-        write_audio(folder / rel, audio, spec.sample_rate)
-        entries.append(
-            {
-                "file": rel,
-                "piece": performance.piece,
-                "title": performance.title,
-                "composer": performance.composer,
-                "split": "validation" if performance.piece in held_out else "train",
-                "duration": len(audio) / spec.sample_rate,
-                "tempo_bpm": round(performance.tempo_bpm, 3),
-                "notes": len(performance.notes),
-                "sha256": file_sha256(folder / rel),
-            }
-        )
+        for name in renderers:
+            audio = _render(spec, performance, name)
+            suffix = f"_{name}" if len(renderers) > 1 else ""
+            rel = f"audio/{index:03d}_{_slug(performance.piece)}{suffix}.wav"
+            write_audio(folder / rel, audio, spec.sample_rate)
+            entries.append(
+                {
+                    "file": rel,
+                    "renderer": name,
+                    "piece": performance.piece,
+                    "title": performance.title,
+                    "composer": performance.composer,
+                    "split": "validation" if performance.piece in held_out else "train",
+                    "duration": len(audio) / spec.sample_rate,
+                    "tempo_bpm": round(performance.tempo_bpm, 3),
+                    "notes": len(performance.notes),
+                    "sha256": file_sha256(folder / rel),
+                }
+            )
     return {
         "kind": "embedded",
         "params": params,

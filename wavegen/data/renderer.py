@@ -39,7 +39,7 @@ import numpy as np
 
 from wavegen.errors import WavegenError
 
-RENDERERS = ("builtin", "fluidsynth", "auto")
+RENDERERS = ("builtin", "fluidsynth", "auto", "both")
 
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -221,14 +221,18 @@ def fluidsynth_available() -> bool:
 
 
 def resolve_renderer(name: str) -> str:
-    """'builtin' | 'fluidsynth' | 'auto' -> the renderer that will actually run."""
+    """'builtin' | 'fluidsynth' | 'auto' | 'both' -> the renderer(s) that will actually run.
+
+    ``both`` renders every piece twice, by the built-in synthesiser and by fluidsynth, so a
+    model hears two different pianos play the same music (the split stays by piece).
+    """
     if name not in RENDERERS:
         raise WavegenError(f"unknown renderer '{name}' (choose one of: {', '.join(RENDERERS)})")
     if name == "auto":
         return "fluidsynth" if fluidsynth_available() else "builtin"
-    if name == "fluidsynth" and not fluidsynth_available():
+    if name in ("fluidsynth", "both") and not fluidsynth_available():
         raise WavegenError(
-            "renderer 'fluidsynth' needs the fluidsynth program and a GM SoundFont "
+            f"renderer '{name}' needs the fluidsynth program and a GM SoundFont "
             "(apt-get install fluidsynth fluid-soundfont-gm, or set WAVEGEN_SOUNDFONT); "
             "use renderer=builtin or renderer=auto"
         )

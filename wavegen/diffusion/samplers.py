@@ -26,47 +26,43 @@ from wavegen.diffusion.schedules import NoiseSchedule, schedule_from
 from wavegen.errors import WavegenError
 
 
-def start_std(schedule: NoiseSchedule) -> float:
-    """Standard deviation of the starting noise ``y_N``: ``√(1 - ᾱ_N)``.
-
-    The forward process gives ``y_N = √ᾱ_N · x + √(1-ᾱ_N) · ε``. Few-step schedules
-    end far from pure noise (WaveGrad's 6-step one at √ᾱ_N ≈ 0.96), and piano audio is
-    quiet next to unit noise, so noise of the marginal's own scale is a much closer
-    start than N(0, I). For long schedules (ᾱ_N ≈ 0) the two coincide.
-    """
-    return (1.0 - schedule.alpha_bars[-1]) ** 0.5
-
-
 def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
     p = next(model.parameters())
     return p.device, p.dtype
 
 
 def reverse_process(model, log_mel: Tensor, schedule: NoiseSchedule, noise: PositionalNoise,
-                    start_sample: int = 0) -> Tensor:
+                    start_sample: int = 0, eta: float = 1.0) -> Tensor:
     """Tensor[B, n_mels, F] -> Tensor[B, F · hop]; the mel's first sample sits at ``start_sample``.
 
-    ``noise`` supplies the start and per-step noise at absolute sample positions: the
-    start noise is its stream 0 and the noise added on the way to ``y_{n-1}`` its stream
-    ``n - 1`` (n = 2 .. N). Schedules of any length thus start from the same draw, which
-    is what distillation needs (teacher and student map the same noise).
-    Differentiable when called with grad enabled.
+    ``noise`` supplies white noise at absolute sample positions, which the model's noise
+    prior (``model.prior``, see :mod:`wavegen.diffusion.priors`) shapes with this window's
+    mel: the start ``y_N`` is prior noise from stream 0, the noise added on the way to
+    ``y_{n-1}`` comes from stream ``n - 1`` (n = 2 .. N). Schedules of any length thus
+    start from the same draw, which distillation needs. States are never clipped: the
+    chain is a linear combination of estimates, and clipping it breaks that algebra.
+    ``eta`` is the stochasticity of each step (1: DDPM, 0: deterministic; see
+    :meth:`NoiseSchedule.step_coefficients`). Differentiable when called with grad enabled.
     """
     hop = model.hop_length
     length = log_mel.shape[-1] * hop
+    prior = model.prior
     N = len(schedule)
     levels = schedule.noise_levels
-    y = noise.window(0, start_sample, length) * start_std(schedule)
+    # The VP marginal at the last level is a_N·x + s_N·ε with a_N² + s_N² = 1; the shaped
+    # prior has about the signal's own level, so prior noise of unit scale is that marginal
+    # up to the a_N·x term, which long or searched schedules make small.
+    y = prior.shape(noise.window(0, start_sample, length), log_mel)
     for n in range(N, 0, -1):
         level = torch.full((y.shape[0],), levels[n - 1], device=y.device, dtype=y.dtype)
         eps = model(y, log_mel, level)
-        c1, c2, sigma = schedule.step_coefficients(n)
-        z = noise.window(n - 1, start_sample, length) if sigma > 0 else None
-        y = kernels.diffusion_update(y, eps, z, c1, c2, sigma)
+        c1, c2, sigma = schedule.step_coefficients(n, eta)
+        z = prior.shape(noise.window(n - 1, start_sample, length), log_mel) if sigma > 0 else None
+        y = kernels.diffusion_update(y, eps, z, c1, c2, sigma, clamp=False)
     return y
 
 
-def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None) -> Tensor:
+def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None, eta: float = 1.0) -> Tensor:
     """Vocode a whole mel in one pass: Tensor[B, n_mels, F] -> Tensor[B, F · hop].
 
     Deterministic for a given generator state (the generator is only used to draw
@@ -77,7 +73,7 @@ def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator
     log_mel = log_mel.to(device=device, dtype=dtype)
     noise = PositionalNoise.from_generator(generator, log_mel.shape[0], device, dtype)
     with torch.inference_mode():
-        return reverse_process(model, log_mel, schedule, noise)
+        return reverse_process(model, log_mel, schedule, noise, eta=eta)
 
 
 def crossfade_chunks(
@@ -138,6 +134,7 @@ def vocode_stream(
     generator: Optional[torch.Generator] = None,
     chunk_frames: int = 512,
     overlap_frames: int = 32,
+    eta: float = 1.0,
 ) -> Iterator[Tensor]:
     """Yield the clip of Tensor[B, n_mels, F] as consecutive Tensor[B, n] pieces, (F-1)·hop samples in all.
 
@@ -152,15 +149,15 @@ def vocode_stream(
     def run(start: int, end: int) -> Tensor:
         mel = log_mel[..., start:end].to(device=device, dtype=dtype)
         with torch.inference_mode():
-            return reverse_process(model, mel, schedule, noise, start * hop)
+            return reverse_process(model, mel, schedule, noise, start * hop, eta=eta)
 
     yield from crossfade_chunks(run, F, max(F - 1, 0) * hop, hop, chunk_frames, overlap_frames)
 
 
 def vocode(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None,
-           chunk_frames: int = 512, overlap_frames: int = 32) -> Tensor:
+           chunk_frames: int = 512, overlap_frames: int = 32, eta: float = 1.0) -> Tensor:
     """Tensor[B, n_mels, F] -> Tensor[B, (F-1) · hop], chunk by chunk (see :func:`vocode_stream`)."""
-    pieces = list(vocode_stream(model, log_mel, schedule, generator, chunk_frames, overlap_frames))
+    pieces = list(vocode_stream(model, log_mel, schedule, generator, chunk_frames, overlap_frames, eta))
     if not pieces:
         return torch.zeros(log_mel.shape[0], 0)
     return torch.cat(pieces, dim=1)

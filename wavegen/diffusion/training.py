@@ -1,14 +1,17 @@
-"""The training objective: predict the noise at a continuous noise level (L1)."""
+"""The vocoder's training objective: denoise at a continuous noise level drawn log-uniformly in σ."""
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
 import torch
 from torch import Tensor
 
-from wavegen.audio.dsp import AudioConfig, mel_spectrogram
-from wavegen.diffusion.schedules import sample_training_levels
+from wavegen.audio.dsp import AudioConfig, mel_level, mel_spectrogram
+from wavegen.diffusion.schedules import default_schedule, sample_training_levels
+from wavegen.errors import WavegenError
+from wavegen.metrics import multi_resolution_stft_distance
 
 
 def aligned_pair(audio: Tensor, cfg: AudioConfig) -> tuple[Tensor, Tensor]:
@@ -27,15 +30,72 @@ def aligned_pair(audio: Tensor, cfg: AudioConfig) -> tuple[Tensor, Tensor]:
     return audio, log_mel
 
 
-def noise_prediction_loss(model, audio: Tensor, log_mel: Tensor,
-                          generator: Optional[torch.Generator] = None) -> Tensor:
-    """L1 between the true and predicted noise; audio Tensor[B, F·hop], log_mel Tensor[B, n_mels, F].
+@dataclass
+class Objective:
+    """Weights of the vocoder's training losses (the ``objective`` config block).
 
-    Each clip gets its own level √ᾱ drawn as in :func:`sample_training_levels`, and is
-    noised as ``√ᾱ · x + √(1-ᾱ) · ε``.
+    - ``v_weight``: L1 between the network's output and its target, divided by the mel's
+      level so quiet passages count as much as loud ones (PriorGrad's Σ⁻¹ weighting);
+    - ``stft_weight``: the MR-STFT distance between the clean estimate x̂ and the clean
+      audio: the evaluation's own metric, phase-free, so at high noise the network learns
+      a plausible spectrum instead of the blurred mean an L1 would ask for;
+    - ``chain_weight``: every ``chain_every`` steps, the MR-STFT distance of the whole
+      ``chain_steps``-step sampler's output (differentiable; InferGrad, arXiv 2202.03751),
+      so training sees what sampling does.
     """
+
+    v_weight: float = 1.0
+    stft_weight: float = 1.0
+    chain_weight: float = 0.0
+    chain_steps: int = 6
+    chain_every: int = 4
+    chain_eta: float = 1.0
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> "Objective":
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise WavegenError(f"unknown objective option(s) {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}")
+        return cls(**cfg)
+
+
+def noised(model, audio: Tensor, log_mel: Tensor, generator: Optional[torch.Generator] = None):
+    """Draw levels and prior noise: -> (y, level a, noise ε), y = a·x + √(1-a²)·ε, each clip its own level."""
     B = audio.shape[0]
     level = sample_training_levels(B, generator, device=audio.device).to(audio.dtype)
-    eps = torch.randn(audio.shape, generator=generator).to(audio.device, audio.dtype)
-    noisy = level[:, None] * audio + (1 - level[:, None] ** 2).sqrt() * eps
-    return (model(noisy, log_mel, level) - eps).abs().mean()
+    z = torch.randn(audio.shape, generator=generator).to(audio.device, audio.dtype)
+    eps = model.prior.shape(z, log_mel)
+    a = level[:, None]
+    return a * audio + (1 - a * a).sqrt() * eps, level, eps
+
+
+def vocoder_loss(model, audio: Tensor, log_mel: Tensor, objective: Objective = Objective(),
+                 generator: Optional[torch.Generator] = None, step: int = 0) -> tuple[Tensor, dict]:
+    """-> (scalar loss, {name: float}) for audio Tensor[B, F·hop] and its log mel Tensor[B, n_mels, F].
+
+    ``model`` may be wrapped (DDP); its core must provide ``velocity`` and ``prior``.
+    """
+    core = model.module if hasattr(model, "module") else model
+    y, level, eps = noised(core, audio, log_mel, generator)
+    a = level[:, None]
+    s = (1 - a * a).sqrt()
+    v = model(y, log_mel, level, output="v")  # through the wrapper's forward, so DDP syncs gradients
+    target = s * audio - a * eps
+    weight = 1.0 / mel_level(log_mel, core.cfg.audio(), audio.shape[-1]).to(audio.dtype)
+    terms = {"v_l1": ((v - target).abs() * weight).mean()}
+    x_hat = a * y + s * v
+    total = objective.v_weight * terms["v_l1"]
+    if objective.stft_weight:
+        terms["stft"] = multi_resolution_stft_distance(audio, x_hat)
+        total = total + objective.stft_weight * terms["stft"]
+    if objective.chain_weight and step % max(objective.chain_every, 1) == 0:
+        from wavegen.diffusion.noise import PositionalNoise
+        from wavegen.diffusion.samplers import reverse_process
+
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        out = reverse_process(core, log_mel, default_schedule(objective.chain_steps),
+                              PositionalNoise(seed, audio.shape[0], audio.device, audio.dtype), eta=objective.chain_eta)
+        terms["chain_stft"] = multi_resolution_stft_distance(audio, out)
+        total = total + objective.chain_weight * terms["chain_stft"]
+    return total, {k: float(v.detach()) for k, v in terms.items()}

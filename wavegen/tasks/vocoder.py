@@ -14,7 +14,7 @@ from torch import nn
 
 from wavegen.audio.dsp import AudioConfig
 from wavegen.diffusion.schedules import default_schedule
-from wavegen.diffusion.training import aligned_pair, noise_prediction_loss
+from wavegen.diffusion.training import Objective, aligned_pair, vocoder_loss
 from wavegen.errors import WavegenError
 from wavegen.models.vocoder import VocoderConfig, WaveGradVocoder
 
@@ -33,8 +33,11 @@ def _core(model: nn.Module) -> nn.Module:
 class VocoderTask:
     family = "vocoder"
 
-    def __init__(self, model_cfg: VocoderConfig, audio: AudioConfig, val_clips: int = 2, media_seconds: float = 1.0):
+    def __init__(self, model_cfg: VocoderConfig, audio: AudioConfig, val_clips: int = 2, media_seconds: float = 1.0,
+                 objective: Objective = Objective()):
         model_cfg.check_audio(audio.to_dict())
+        self.objective = objective
+        self.steps_seen = 0
         self.model_cfg = model_cfg
         self.audio = audio
         self.model = WaveGradVocoder(model_cfg)
@@ -46,15 +49,18 @@ class VocoderTask:
 
     def loss(self, model: nn.Module, batch):
         audio, log_mel = aligned_pair(batch["audio"], self.audio)
-        loss = noise_prediction_loss(model, audio, log_mel)
-        return loss, {}
+        self.steps_seen += 1
+        return vocoder_loss(model, audio, log_mel, self.objective, step=self.steps_seen)
 
     @torch.no_grad()
     def validate(self, model: nn.Module, batches: Iterable) -> dict:
-        """``val_loss``: the training loss under a fixed seed (comparable across steps);
-        ``val_log_mel_l1``: log-mel L1 of a 6-step vocoding of a few held-out clips."""
+        """``val_loss``: the training loss (chain term left out) under a fixed seed, comparable
+        across steps; ``val_mr_stft`` and ``val_log_mel_l1``: a 6-step vocoding of a few
+        held-out clips against the originals."""
+        from dataclasses import replace
+
         from wavegen.diffusion.samplers import sample
-        from wavegen.metrics import log_mel_l1
+        from wavegen.metrics import log_mel_l1, multi_resolution_stft_distance
 
         core = _core(model)
         generator = torch.Generator().manual_seed(1234)
@@ -63,13 +69,15 @@ class VocoderTask:
             audio, log_mel = aligned_pair(batch["audio"], self.audio)
             if first is None:
                 first = (audio[: self.val_clips], log_mel[: self.val_clips])
-            total += noise_prediction_loss(core, audio, log_mel, generator).item() * audio.shape[0]
+            loss, _ = vocoder_loss(core, audio, log_mel, replace(self.objective, chain_weight=0.0), generator)
+            total += loss.item() * audio.shape[0]
             count += audio.shape[0]
         metrics = {"val_loss": total / max(count, 1)}
         if first is not None:
             audio, log_mel = first
             vocoded = sample(core, log_mel, default_schedule(EVAL_STEPS), torch.Generator().manual_seed(0))
             metrics["val_log_mel_l1"] = float(log_mel_l1(audio.float().cpu(), vocoded.float().cpu(), self.audio))
+            metrics["val_mr_stft"] = float(multi_resolution_stft_distance(audio.float().cpu(), vocoded.float().cpu()))
         return metrics
 
     @torch.no_grad()
@@ -99,4 +107,7 @@ def build_task(cfg) -> VocoderTask:
         raise WavegenError(
             f"train.segment_length={segment} must be a positive multiple of audio.hop_length={hop} for the vocoder"
         )
-    return VocoderTask(model_cfg, audio, media_seconds=float(cfg.train.get("media_seconds", 1.0)))
+    from omegaconf import OmegaConf
+
+    objective = Objective.from_mapping(OmegaConf.to_container(cfg.objective) if "objective" in cfg else None)
+    return VocoderTask(model_cfg, audio, media_seconds=float(cfg.train.get("media_seconds", 1.0)), objective=objective)

@@ -27,7 +27,18 @@ class VocoderConfig:
     downsample_channels: list[int] = field(default_factory=lambda: [32, 128, 128, 256, 512])
     mel_channels: int = 768  # width of the convolution that reads the mel
     negative_slope: float = 0.2  # leaky ReLU everywhere
-    noise_level_scale: float = 5000.0  # √ᾱ ∈ [0, 1] is multiplied by this before the sinusoids
+    # The noise prior (wavegen.diffusion.priors): white | energy | spectral.
+    prior: str = "spectral"
+    # The network sees the noisy waveform divided by the level its mel implies
+    # (wavegen.audio.dsp.mel_level) and its output is scaled back: a quiet decay and a
+    # loud chord then look alike to it, so the 60 dB of a piano's dynamics cost no capacity.
+    level_normalise: bool = True
+    # The mel front-end (copied from the audio config): needed to read levels off a mel.
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    win_length: int = 1024
+    f_min: float = 0.0
+    f_max: float = 8000.0
     # Fixed affine normalisation of the natural-log mel (its floor is log 1e-5 ≈ -11.5):
     # the network sees (log_mel - mel_mean) / mel_std, roughly zero-mean and unit-scale.
     mel_mean: float = -6.0
@@ -66,17 +77,28 @@ class VocoderConfig:
                 f"vocoder upsample_factors {list(factors)} multiply to {product} but the mel hop is "
                 f"{self.hop_length}; their product must equal audio.hop_length"
             )
+        from wavegen.diffusion.priors import PRIORS
+
+        if self.prior not in PRIORS:
+            raise WavegenError(f"unknown vocoder prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
         if self.n_mels < 1:
             raise WavegenError(f"n_mels must be positive, got {self.n_mels}")
 
+    def audio(self):
+        """The :class:`~wavegen.audio.dsp.AudioConfig` of the mels this vocoder reads."""
+        from wavegen.audio.dsp import AudioConfig
+
+        return AudioConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.win_length,
+                           hop_length=self.hop_length, n_mels=self.n_mels, f_min=self.f_min, f_max=self.f_max)
+
     def check_audio(self, audio: Mapping[str, Any]) -> None:
         """The vocoder only works with the mel settings it was built for."""
-        hop, n_mels = int(audio["hop_length"]), int(audio["n_mels"])
-        if hop != self.hop_length or n_mels != self.n_mels:
-            raise WavegenError(
-                f"vocoder built for hop {self.hop_length} and {self.n_mels} mels, "
-                f"but the audio config has hop {hop} and {n_mels} mels"
-            )
+        mine = self.audio().to_dict()
+        diffs = [f"{k} {mine[k]} (audio config: {audio[k]})" for k in
+                 ("hop_length", "n_mels", "sample_rate", "n_fft", "win_length", "f_min", "f_max")
+                 if k in audio and float(audio[k]) != float(mine[k])]
+        if diffs:
+            raise WavegenError(f"vocoder built for other mel settings: {', '.join(diffs)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

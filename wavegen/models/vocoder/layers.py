@@ -17,20 +17,23 @@ from torch import Tensor, nn
 from wavegen import kernels
 
 
-def noise_level_encoding(noise_level: Tensor, dim: int, scale: float = 5000.0) -> Tensor:
-    """Tensor[B] noise levels √ᾱ in [0, 1] -> Tensor[B, dim] sinusoidal encoding.
+def noise_level_encoding(noise_level: Tensor, dim: int) -> Tensor:
+    """Tensor[B] noise levels √ᾱ in (0, 1) -> Tensor[B, dim] Fourier features of log σ.
 
-    A transformer-style positional encoding of the *continuous* level: the level is
-    multiplied by ``scale`` so that the finest sinusoid (period 2π) resolves level
-    differences of about 1/scale, and the coarsest spans the whole [0, 1] range.
-    The first half of the channels are sines, the second half cosines.
+    σ = √(1-ᾱ)/√ᾱ is the noise-to-signal ratio; samplers visit σ from about 1e-3 to 20,
+    so ``log σ`` spans about 10 units. Frequencies run geometrically from 1/16 (one
+    period covers the whole range) to 16 radians per unit (resolves ratios of a few
+    percent), so every pair of levels a schedule visits, including the last,
+    hiss-removing ones, gets clearly different encodings. First half sines, second cosines.
     """
     if dim % 2:
         raise ValueError(f"noise-level encoding needs an even dimension, got {dim}")
     half = dim // 2
-    exponents = torch.arange(half, device=noise_level.device, dtype=torch.float32) / half
-    frequencies = torch.exp(-math.log(1e4) * exponents)  # 1 .. 1e-4, geometric
-    angles = scale * noise_level.float()[:, None] * frequencies[None, :]
+    level = noise_level.float().clamp(1e-6, 1.0 - 1e-7)
+    log_sigma = 0.5 * torch.log1p(-level * level) - torch.log(level)
+    exponents = torch.arange(half, device=level.device, dtype=torch.float32) / max(half - 1, 1)
+    frequencies = torch.exp(math.log(1.0 / 16) + exponents * math.log(256.0))  # 1/16 .. 16
+    angles = log_sigma[:, None] * frequencies[None, :]
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
 
@@ -50,21 +53,27 @@ def conv3(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Conv1d:
 class FiLM(nn.Module):
     """DBlock output Tensor[B, C_in, T] and noise levels Tensor[B] -> (scale, shift), each Tensor[B, C_out, T]."""
 
-    def __init__(self, in_channels: int, out_channels: int, negative_slope: float, noise_level_scale: float):
+    def __init__(self, in_channels: int, out_channels: int, negative_slope: float):
         super().__init__()
         if in_channels % 2:
             raise ValueError(f"FiLM input channels must be even for the noise-level encoding, got {in_channels}")
         self.negative_slope = negative_slope
-        self.noise_level_scale = noise_level_scale
         self.inp = conv3(in_channels, in_channels)
+        # The encoding goes through a learned projection before it is added: raw sinusoids
+        # of unit size would otherwise swamp (or be swamped by) the features.
+        self.level = nn.Linear(in_channels, in_channels)
         # Scale and shift come from one convolution (one matrix product instead of two).
         self.out = conv3(in_channels, 2 * out_channels)
+        # Start as the identity modulation: scale = 1 + 0, shift = 0.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, x: Tensor, noise_level: Tensor) -> tuple[Tensor, Tensor]:
         h = F.leaky_relu(self.inp(x), self.negative_slope)
-        h = h + noise_level_encoding(noise_level, h.shape[1], self.noise_level_scale).to(h.dtype)[:, :, None]
+        encoding = noise_level_encoding(noise_level, h.shape[1]).to(h.dtype)
+        h = h + self.level(encoding)[:, :, None]
         scale, shift = self.out(h).chunk(2, dim=1)
-        return scale, shift
+        return scale + 1.0, shift
 
 
 class UBlock(nn.Module):

@@ -13,16 +13,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from wavegen.audio.dsp import mel_level
+from wavegen.diffusion.priors import NoisePrior
 from wavegen.errors import WavegenError
 from wavegen.models.vocoder.config import VocoderConfig
 from wavegen.models.vocoder.layers import DBlock, FiLM, UBlock, conv3
 
 
 class WaveGradVocoder(nn.Module):
-    """``forward(noisy Tensor[B, T], log_mel Tensor[B, n_mels, F], noise_level Tensor[B]) -> Tensor[B, T]``.
+    """``forward(noisy Tensor[B, T], log_mel Tensor[B, n_mels, F], noise_level Tensor[B]) -> ε̂ Tensor[B, T]``.
 
-    ``T`` must equal ``F · hop``; ``noise_level`` is √ᾱ, the signal's share of the
-    noisy input ``√ᾱ · x + √(1-ᾱ) · ε``; the output estimates ``ε``.
+    ``T`` must equal ``F · hop``; ``noise_level`` is ``a = √ᾱ``, the signal's share of the
+    noisy input ``y = a·x + s·ε`` (``s = √(1-a²)``, ε drawn from the noise prior).
+
+    The network's raw output ``v`` is read as a "v-prediction" (arXiv 2202.00512):
+    ``x̂ = a·y + s·v`` and ``ε̂ = s·y - a·v``. At low noise the clean estimate is the input
+    plus a small correction, at high noise the network's own output; neither estimate
+    ever divides by a small number, and a perfect ``v`` gives both exactly.
     """
 
     family = "vocoder"
@@ -31,6 +38,7 @@ class WaveGradVocoder(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
+        self.prior = NoisePrior(cfg.prior, cfg.audio())
         slope = cfg.negative_slope
         ups, downs, factors = cfg.upsample_channels, cfg.downsample_channels, cfg.upsample_factors
         K = len(factors)
@@ -47,9 +55,10 @@ class WaveGradVocoder(nn.Module):
         self.dblocks = nn.ModuleList(
             DBlock(downs[j], downs[j + 1], factors[K - 1 - j], slope) for j in range(K - 1)
         )
-        self.films = nn.ModuleList(
-            FiLM(downs[j], ups[K - 1 - j], slope, cfg.noise_level_scale) for j in range(K)
-        )
+        self.films = nn.ModuleList(FiLM(downs[j], ups[K - 1 - j], slope) for j in range(K))
+        # The output starts at zero, so an untrained model returns x̂ = a·y: a sane start.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     @property
     def hop_length(self) -> int:
@@ -68,19 +77,41 @@ class WaveGradVocoder(nn.Module):
                 h = self.dblocks[j](h)
         return params[::-1]
 
-    def forward(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor) -> Tensor:
-        B, T = noisy.shape
+    def _check(self, noisy: Tensor, log_mel: Tensor) -> None:
         frames = log_mel.shape[-1]
         if log_mel.dim() != 3 or log_mel.shape[1] != self.cfg.n_mels:
             raise WavegenError(f"vocoder expects a mel Tensor[B, {self.cfg.n_mels}, F], got {tuple(log_mel.shape)}")
-        if T != frames * self.hop_length:
+        if noisy.shape[-1] != frames * self.hop_length:
             raise WavegenError(
-                f"noisy waveform has {T} samples but {frames} mel frames need {frames * self.hop_length} "
-                f"(hop {self.hop_length})"
+                f"noisy waveform has {noisy.shape[-1]} samples but {frames} mel frames need "
+                f"{frames * self.hop_length} (hop {self.hop_length})"
             )
+
+    def velocity(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor) -> Tensor:
+        """The network's raw output ``v`` Tensor[B, T] (see the class docstring)."""
+        self._check(noisy, log_mel)
+        B, T = noisy.shape
         noise_level = torch.as_tensor(noise_level, dtype=noisy.dtype, device=noisy.device).reshape(-1).expand(B)
+        if self.cfg.level_normalise:
+            level = mel_level(log_mel, self.cfg.audio(), T).to(noisy.dtype)
+            noisy = noisy / level
         params = self.film_parameters(noisy, noise_level)
         x = self.mel_in(self.normalise_mel(log_mel))
         for block, (scale, shift) in zip(self.ublocks, params):
             x = block(x, scale, shift)
-        return self.out(x)[:, 0]
+        v = self.out(x)[:, 0]
+        return v * level if self.cfg.level_normalise else v
+
+    def predict(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor) -> tuple[Tensor, Tensor]:
+        """-> (ε̂, x̂), each Tensor[B, T]: the noise and the clean-signal estimates from one pass."""
+        B = noisy.shape[0]
+        a = torch.as_tensor(noise_level, dtype=noisy.dtype, device=noisy.device).reshape(-1).expand(B)[:, None]
+        s = (1.0 - a * a).clamp_min(0.0).sqrt()
+        v = self.velocity(noisy, log_mel, noise_level)
+        return s * noisy - a * v, a * noisy + s * v
+
+    def forward(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor, output: str = "eps") -> Tensor:
+        """ε̂ (``output="eps"``, what samplers use) or the raw ``v`` (``"v"``, what training uses)."""
+        if output == "v":
+            return self.velocity(noisy, log_mel, noise_level)
+        return self.predict(noisy, log_mel, noise_level)[0]
