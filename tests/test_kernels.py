@@ -385,3 +385,33 @@ def test_vocoder_ops_use_autograd_when_inputs_need_grad():
         y = torch.randn(2, 9, requires_grad=True)
         kernels.diffusion_update(y, torch.randn(2, 9), None, 2.0, 0.1, 0.0, False).sum().backward()
         assert torch.allclose(y.grad, torch.full((2, 9), 2.0))
+
+
+# ----------------------------------------------------------------------------- torch.library registration
+
+
+@pytest.mark.parametrize("head,skip,classes", [
+    ("categorical", 16, 16),  # square: S = A
+    ("categorical", 10, 16),  # S < A
+    ("mol", 40, 3),           # S > A = 9
+], ids=["square", "skip-narrower", "skip-wider"])
+@pytest.mark.parametrize("return_logits", [True, False])
+def test_wavenet_op_passes_opcheck(head, skip, classes, return_logits):
+    """Schema, autograd registration, the fake (meta) implementation's shapes against the real
+    op's, and tracing with dynamic shapes (``torch.library.opcheck``); the head's width differs
+    from the skip width on purpose, which `base` (S = A = 256) would hide."""
+    cfg = WaveNetConfig(layers=3, dilation_cycle=3, kernel_size=2, residual_channels=8, gate_channels=12,
+                        skip_channels=skip, head=head, classes=classes, mixtures=classes)
+    model = WaveNet(cfg).eval()
+    queues, t0, next_input, bias, frame_index, uniforms = step_inputs(model, 2, 5, False)
+    kw = layout.layout_cache.get(model.pack(), torch.float32, "cpu")
+    args = (queues, t0, next_input, bias, frame_index, uniforms, None, 1.0, return_logits, *kw.op_args())
+    results = torch.library.opcheck(torch.ops.wavegen.wavenet_generate.default, args)
+    assert set(results.values()) == {"SUCCESS"}, results
+
+
+def test_film_op_passes_opcheck():
+    x = torch.randn(2, 3, 7)
+    args = (x, torch.randn(2, 3, 1).expand_as(x), torch.randn(1, 3, 7).expand_as(x), 0.2)
+    results = torch.library.opcheck(torch.ops.wavegen.film_leaky_relu.default, args)
+    assert set(results.values()) == {"SUCCESS"}, results
