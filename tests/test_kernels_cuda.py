@@ -380,6 +380,97 @@ def test_gpu_forced_impossible_plan_is_one_line(monkeypatch):
     model.cpu()
 
 
+# ----------------------------------------------------------------------------- training precision per family
+
+
+def wavenet_task(head):
+    """A WaveNet training task (the `debug`-sized channels) built without Hydra."""
+    from types import SimpleNamespace
+
+    from wavegen.tasks.wavenet import WaveNetTask
+
+    model = dict(layers=6, dilation_cycle=6, residual_channels=32, gate_channels=64, skip_channels=64, head=head,
+                 classes=256, mixtures=10)
+    return WaveNetTask(SimpleNamespace(model=model, audio=SimpleNamespace(sample_rate=16000), train={}))
+
+
+def vocoder_task():
+    from wavegen.audio.dsp import AudioConfig
+    from wavegen.models.vocoder import VocoderConfig
+    from wavegen.tasks.vocoder import VocoderTask
+
+    return VocoderTask(VocoderConfig(), AudioConfig())  # the base vocoder
+
+
+@pytest.mark.parametrize("family,allowed", [("categorical", torch.bfloat16), ("mol", None), ("vocoder", None)])
+def test_training_autocast_per_family(family, allowed):
+    """bf16 autocast only where it does not decide quality, only on CUDA, never with amp=off."""
+    from wavegen.train.loop import autocast_dtype
+
+    task = vocoder_task() if family == "vocoder" else wavenet_task(family)
+    assert task.autocast_dtype == allowed
+    assert autocast_dtype(task, "auto", "cuda") == allowed
+    assert autocast_dtype(task, "off", "cuda") is None
+    assert autocast_dtype(task, "auto", "cpu") is None
+
+
+# What "float32" means for the families trained without autocast: a step under the training
+# loop's precision on CUDA equals a plain float32 step (TF32 off in both) to this relative error.
+FP32_TOLERANCE = 1e-5
+
+
+def _precision_outputs(family):
+    """(function computing per-element outputs Tensor on the GPU, task): the vocoder's predicted
+    noise for a noisy clip, or the per-sample NLL of a mixture-of-logistics WaveNet."""
+    from wavegen.diffusion.training import aligned_pair
+
+    torch.manual_seed(0)
+    task = vocoder_task() if family == "vocoder" else wavenet_task("mol")
+    model = task.model.cuda().train()
+    g = torch.Generator().manual_seed(1)
+    audio = (0.3 * torch.randn(2, 4096, generator=g)).clamp(-1, 1).cuda()
+    if family == "vocoder":
+        clean, log_mel = aligned_pair(audio, task.audio)
+        level = torch.rand(2, generator=g).cuda()
+        noisy = level[:, None] * clean + (1 - level[:, None] ** 2).sqrt() * torch.randn(clean.shape, generator=g).cuda()
+        return (lambda: model(noisy, log_mel, level).float()), task
+    core = model
+    tokens = core.head.encode(audio)
+    from wavegen.tasks.wavenet import shift_right
+
+    inputs = shift_right(tokens, core.head.silence(2, audio.device))
+    return (lambda: core.head.nll(model(inputs, None, None).float(), tokens).float()), task
+
+
+@cuda
+@needs_gpu
+@pytest.mark.parametrize("family", ["vocoder", "mol"])
+def test_gpu_training_precision_per_family(family):
+    """A vocoder step and a mixture-of-logistics likelihood under the training loop's precision
+    on CUDA match float32 within FP32_TOLERANCE (relative to the outputs' spread), where bf16
+    autocast - what the loop used for every family before - misses it by far."""
+    from wavegen.train.loop import autocast_dtype
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # float32 means float32 here
+    try:
+        run, task = _precision_outputs(family)
+        dtype = autocast_dtype(task, "auto", "cuda")
+        with torch.autocast("cuda", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            loop = run()
+        exact = run()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            bf16 = run()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    spread = exact.std().item()
+    loop_error = (loop - exact).abs().max().item() / spread
+    bf16_error = (bf16 - exact).abs().max().item() / spread
+    print(f"{family}: loop precision {loop_error:.2e}, bf16 autocast {bf16_error:.2e} of the spread")
+    assert loop_error <= FP32_TOLERANCE
+    assert bf16_error > 10 * FP32_TOLERANCE
+
+
 @cuda
 @needs_gpu
 @pytest.mark.parametrize("dtype,tolerance", [(torch.float32, 1e-6), (torch.float16, 2e-3), (torch.bfloat16, 2e-2)])
