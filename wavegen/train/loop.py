@@ -2,8 +2,9 @@
 
 What a family brings is a :class:`~wavegen.tasks.base.Task`; what the loop
 brings is the rest: AdamW with warm-up and cosine decay, gradient clipping,
-bf16 autocast on GPU for the families that allow it, EMA weights, validation, media logging, non-finite loss
-guarding, atomic resumable checkpoints and distributed data parallelism.
+bf16 autocast on GPU for the families that allow it, EMA weights, validation,
+media logging, non-finite loss guarding, atomic resumable checkpoints and
+distributed data parallelism.
 
 Resuming is exact: batches are a pure function of (seed, step, rank) and the
 checkpoint holds every RNG state, so a stopped and resumed run ends with the
