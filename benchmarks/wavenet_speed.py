@@ -27,6 +27,8 @@ from wavegen.kernels import build, wavenet_generate  # noqa: E402
 from wavegen.models.wavenet import WaveNet, WaveNetConfig  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# What the CUDA kernel is built to reach on an H100/H200-class GPU: (batch, samples/s, per stream?).
+CUDA_TARGETS = [(1, 64_000, True), (256, 4_000_000, False)]
 
 
 @dataclass
@@ -113,6 +115,17 @@ def main() -> None:
             line.append(rate(row.wall_rate / row.batch))
         lines.append(line)
     print(table(headers, lines))
+    if device == "cuda":
+        for batch, target, per_stream in CUDA_TARGETS:
+            kernel_rows = [r for r in rows if r.batch == batch and r.backend == "cuda"]
+            if not kernel_rows:
+                continue
+            figures = ", ".join(
+                f"{r.weights} {rate(r.wall_rate / (batch if per_stream else 1))} "
+                f"({'met' if r.wall_rate / (batch if per_stream else 1) >= target else 'NOT met'})"
+                for r in kernel_rows)
+            print(f"target at batch {batch}: >= {rate(target)} samples/s {'per stream' if per_stream else 'summed'}"
+                  f" - {figures}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump([row.__dict__ for row in rows], f, indent=1)

@@ -2,10 +2,12 @@
 
 ``csrc/emulation/`` compiles ``csrc/wavenet_cuda.cu`` with the host compiler against a small
 emulation of the CUDA features it uses (threads, barriers, warp shuffles, thread-block
-clusters, distributed shared memory). Every CUDA thread becomes an OS thread, so it is slow
-(use a few dozen steps and blocks of 32-64 threads), but it executes the kernel's real
-indexing, work split, exchanges and sampling, and compares with the reference like the GPU
-build would. It does not model timing or the GPU memory model's weaker orderings.
+clusters, distributed shared memory). Every CUDA thread becomes a fiber on one OS thread, so
+it is slow (use a few dozen steps and blocks of 32-64 threads), but it executes the kernel's
+real indexing, work split, exchanges and sampling, and the launch planner, and compares with
+the reference like the GPU build would. It does not model timing or the GPU memory model's
+weaker orderings (``compute-sanitizer`` racecheck and synccheck cover those on a GPU:
+benchmarks/gpu_check.sh).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from wavegen.errors import WavegenError
 from wavegen.kernels.build import CSRC, cache_root
 from wavegen.kernels.layout import to_kernel_layout
 from wavegen.kernels.reference import HEAD_CATEGORICAL, PackedWaveNet
@@ -56,6 +59,8 @@ def build() -> ctypes.CDLL:
     library.wavegen_emulated_wavenet_generate.argtypes = [
         ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_void_p),
         ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int64)]  # ints, floats, pointers, force, plan
+    library.wavegen_emulated_device_queries.restype = ctypes.c_int64
+    library.wavegen_emulated_device_queries.argtypes = []
     _library = library
     return library
 
@@ -80,12 +85,15 @@ def wavenet_generate(
     streams: int = 0,
     threads: int = 64,
     plan_only: bool = False,
+    cached: bool = False,
 ) -> tuple[Tensor, Optional[Tensor], dict]:
     """The reference's arguments and results (CPU tensors), plus the launch plan it ran with.
 
     ``cluster``, ``streams``, ``threads`` force the launch shape (0: the planner decides);
-    ``plan_only`` returns the plan without running. The pretend GPU is an H100-like sm_90
-    part; ``WAVEGEN_EMU_SMEM`` (bytes of shared memory per block) and ``WAVEGEN_EMU_SMS``
+    ``plan_only`` returns the plan without running; ``cached`` plans through the per-process
+    plan cache as the torch binding does (forced values then come only from WAVEGEN_CUDA_*).
+    A launch shape the planner refuses raises :class:`WavegenError` (one line). The pretend
+    GPU is an H100-like sm_90 part; ``WAVEGEN_EMU_SMEM`` (bytes of shared memory per block) and ``WAVEGEN_EMU_SMS``
     (multiprocessors) change it, e.g. to exercise weights read from L2.
     """
     library = build()
@@ -119,10 +127,18 @@ def wavenet_generate(
     error = library.wavegen_emulated_wavenet_generate(
         (ctypes.c_int64 * len(ints))(*ints), (ctypes.c_double * 2)(*floats),
         (ctypes.c_void_p * len(pointers))(*[_pointer(t) for t in pointers]),
-        (ctypes.c_int * 4)(cluster, streams, threads, int(plan_only)), plan)
+        (ctypes.c_int * 5)(cluster, streams, threads, int(plan_only), int(cached)), plan)
     if error:
-        raise RuntimeError(f"emulated CUDA kernel: {error.decode()}")
+        message = error.decode()
+        if message.startswith("cannot plan the launch:"):
+            raise WavegenError(message)
+        raise RuntimeError(f"emulated CUDA kernel: {message}")
     if forced is not None and forced.dtype != tokens.dtype:
         tokens = tokens.to(forced.dtype)
     names = ("cluster", "streams", "threads", "resident_layers", "head_resident", "smem_bytes")
     return tokens, logits, dict(zip(names, list(plan)))
+
+
+def device_queries() -> int:
+    """Device queries (properties, occupancy) the emulated runtime has answered in this process."""
+    return int(build().wavegen_emulated_device_queries())

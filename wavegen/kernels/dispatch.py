@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
 from typing import Iterator, Optional
 
 import torch
 from torch import Tensor
 
+from wavegen.errors import WavegenError
 from wavegen.kernels import build, reference
 from wavegen.kernels.reference import HEAD_CATEGORICAL, PackedWaveNet
 
@@ -122,12 +124,18 @@ def _wavenet_unsupported(w: PackedWaveNet, queues: Tensor, bias: Tensor) -> Opti
 
 def _check_ranges(w: PackedWaveNet, next_input: Tensor, forced: Optional[Tensor], frame_index: Tensor,
                   frames: int) -> None:
-    """Indices the kernels would read memory with: frames, and categorical tokens (one sync)."""
+    """Indices the kernels would read memory with: frames, and categorical tokens.
+
+    Only tensors in host memory are checked: reading a GPU tensor's range would synchronise
+    the device with the host on every call. The CUDA kernel clamps frame indices and tokens
+    to their valid ranges instead, so a bad index on the device cannot read outside memory.
+    """
     checks = [] if frame_index.numel() == 0 else [("frame_index", frame_index, frames)]
     if w.head_kind == HEAD_CATEGORICAL:
         checks.append(("next_input token", next_input, w.classes))
         if forced is not None and forced.numel():
             checks.append(("forced token", forced, w.classes))
+    checks = [check for check in checks if check[1].device.type == "cpu"]
     if not checks:
         return
     bounds = torch.stack([torch.stack([t.min().long(), t.max().long()]).cpu() for _, t, _ in checks]).tolist()
@@ -170,18 +178,26 @@ def wavenet_generate(
     if bias.dtype != torch.float32 or bias.stride(3) != 1 or bias.stride(2) != G:
         bias = bias.to(torch.float32).contiguous()
     forced_arg = None if forced is None else forced.to(device=device, dtype=token_dtype).contiguous()
-    tokens, logits = torch.ops.wavegen.wavenet_generate(
-        queues,
-        int(t0),
-        next_input.to(device=device, dtype=token_dtype).contiguous(),
-        bias,
-        frame_index.to(device=device, dtype=torch.long).contiguous(),
-        uniforms.to(device=device, dtype=torch.float32).contiguous(),
-        forced_arg,
-        float(temperature),
-        bool(return_logits),
-        *kw.op_args(),
-    )
+    try:
+        tokens, logits = torch.ops.wavegen.wavenet_generate(
+            queues,
+            int(t0),
+            next_input.to(device=device, dtype=token_dtype).contiguous(),
+            bias,
+            frame_index.to(device=device, dtype=torch.long).contiguous(),
+            uniforms.to(device=device, dtype=torch.float32).contiguous(),
+            forced_arg,
+            float(temperature),
+            bool(return_logits),
+            *kw.op_args(),
+        )
+    except RuntimeError as exc:
+        # A launch shape forced through WAVEGEN_CUDA_* that the kernel cannot run is the
+        # user's setting, not a bug: say so in one line.
+        planner = re.search(r"cannot plan the launch:[^\n]*", str(exc))
+        if planner is None:
+            raise
+        raise WavegenError(planner.group(0)) from None
     if forced is not None and forced.dtype != tokens.dtype:
         tokens = tokens.to(forced.dtype)  # the reference returns forced tokens as given
     return tokens, (logits if return_logits else None)

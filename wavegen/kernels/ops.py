@@ -50,10 +50,12 @@ def _register_fakes() -> None:
     def wavenet_generate_fake(queues, t0, next_input, bias, frame_index, uniforms, forced, temperature,
                               return_logits, dilations, head_kind, classes, log_scale_min, embed, conv, proj,
                               res_b, skip_b, out1, out1_b, out2, out2_b):
-        batch, n = queues.shape[0], frame_index.shape[0]
+        # out2 is Tensor[Ap/64, S, 64] (panels of the S -> A matrix, A padded to whole panels),
+        # so the number of logits A comes from its bias, out2_b Tensor[A], not from out2's shape.
+        batch, n, logit_count = queues.shape[0], frame_index.shape[0], out2_b.shape[0]
         dtype = torch.long if head_kind == 0 else torch.float32
         tokens = queues.new_empty((batch, n), dtype=dtype)
-        logits = queues.new_empty((n, batch, out2.shape[1]) if return_logits else (0,), dtype=torch.float32)
+        logits = queues.new_empty((n, batch, logit_count) if return_logits else (0,), dtype=torch.float32)
         return tokens, logits
 
     def film_fake(x, scale, shift, negative_slope):

@@ -54,6 +54,8 @@ class AutoencoderTask:
             raise WavegenError(f"model.sample_rate {self.model_cfg.sample_rate} differs from "
                                f"audio.sample_rate {cfg.audio.sample_rate}")
         self.model = WaveNetAutoencoder(self.model_cfg)
+        # As for a WaveNet: bf16 for a categorical decoder head, float32 for a mixture of logistics.
+        self.autocast_dtype = torch.bfloat16 if self.model_cfg.decoder.head == "categorical" else None
         self.audio = OmegaConf.to_container(cfg.audio, resolve=True)
         self.media_seconds = float(cfg.train.get("media_seconds", 0.5))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Mapping, Optional, Protocol
 
+import torch
 from torch import Tensor, nn
 
 Batch = Mapping[str, Tensor]  # {"audio": Tensor[B, T] float in [-1, 1], "piece": LongTensor[B], ...}
@@ -12,6 +13,9 @@ Batch = Mapping[str, Tensor]  # {"audio": Tensor[B, T] float in [-1, 1], "piece"
 class Task(Protocol):
     family: str
     model: nn.Module
+    # What a training step may autocast to on CUDA: torch.bfloat16, or None to train in
+    # float32 where precision decides quality (see wavegen.train.loop.autocast_dtype).
+    autocast_dtype: Optional[torch.dtype]
 
     def loss(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """Scalar training loss and a few float metrics (already detached) for logging."""

@@ -27,6 +27,7 @@ def build_model(model_config: dict) -> CodesToMel:
 
 class CodesToMelTask:
     family = "codes_to_mel"
+    autocast_dtype = torch.bfloat16
 
     def __init__(self, cfg):
         from wavegen.audio.dsp import AudioConfig

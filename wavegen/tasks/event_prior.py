@@ -28,6 +28,7 @@ def build_model(model_config: dict) -> EventTransformer:
 
 class EventPriorTask:
     family = "event_prior"
+    autocast_dtype = torch.bfloat16
 
     def __init__(self, cfg):
         self.model_cfg = EventTransformerConfig.from_mapping(cfg.model)

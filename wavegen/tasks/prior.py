@@ -38,6 +38,7 @@ def _core(model: nn.Module) -> nn.Module:
 
 class PriorTask:
     family = "prior"
+    autocast_dtype = torch.bfloat16
 
     def __init__(self, cfg):
         self.model_cfg = PriorConfig.from_mapping(cfg.model)

@@ -32,6 +32,7 @@ def _core(model: nn.Module) -> nn.Module:
 
 class VocoderTask:
     family = "vocoder"
+    autocast_dtype = None  # float32: the predicted noise is the waveform path's fine detail
 
     def __init__(self, model_cfg: VocoderConfig, audio: AudioConfig, val_clips: int = 2, media_seconds: float = 1.0,
                  objective: Objective = Objective()):

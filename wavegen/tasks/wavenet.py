@@ -26,6 +26,9 @@ class WaveNetTask:
     def __init__(self, cfg):
         self.model_cfg = WaveNetConfig.from_mapping(cfg.model)
         self.model = WaveNet(self.model_cfg)
+        # bf16 suits a softmax over classes; a mixture of logistics' likelihood needs float32
+        # (its scales and the bins' CDF differences lose their digits in bf16).
+        self.autocast_dtype = torch.bfloat16 if self.model_cfg.head == "categorical" else None
         self.sample_rate = int(cfg.audio.sample_rate)
         self.media_seconds = float(cfg.train.get("media_seconds", 0.5))
         if self.model_cfg.local_channels:

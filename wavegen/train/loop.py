@@ -2,8 +2,9 @@
 
 What a family brings is a :class:`~wavegen.tasks.base.Task`; what the loop
 brings is the rest: AdamW with warm-up and cosine decay, gradient clipping,
-bf16 autocast on GPU, EMA weights, validation, media logging, non-finite loss
-guarding, atomic resumable checkpoints and distributed data parallelism.
+bf16 autocast on GPU for the families that allow it, EMA weights, validation,
+media logging, non-finite loss guarding, atomic resumable checkpoints and
+distributed data parallelism.
 
 Resuming is exact: batches are a pure function of (seed, step, rank) and the
 checkpoint holds every RNG state, so a stopped and resumed run ends with the
@@ -74,6 +75,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def autocast_dtype(task, amp: str, device_type: str) -> Optional[torch.dtype]:
+    """The dtype a training step autocasts to, or None (float32): bf16 on CUDA unless
+    ``train.amp`` is off, and only for a family whose ``task.autocast_dtype`` allows it (None
+    where precision decides quality: mixture-of-logistics likelihoods, the vocoder)."""
+    dtype = getattr(task, "autocast_dtype", torch.bfloat16)
+    return dtype if amp != "off" and device_type == "cuda" else None
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -294,9 +303,9 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def _autocast(self):
-        amp = self.cfg.train.get("amp", "auto")
-        enabled = amp != "off" and self.info.device.type == "cuda"
-        return torch.autocast(device_type=self.info.device.type, dtype=torch.bfloat16, enabled=enabled)
+        dtype = autocast_dtype(self.task, self.cfg.train.get("amp", "auto"), self.info.device.type)
+        return torch.autocast(device_type=self.info.device.type, dtype=dtype or torch.bfloat16,
+                              enabled=dtype is not None)
 
     def train_step(self, batch: dict) -> Optional[dict]:
         """One optimiser step; returns metrics, or None when a non-finite loss was skipped."""

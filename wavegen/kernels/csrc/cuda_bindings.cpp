@@ -98,7 +98,7 @@ std::tuple<at::Tensor, at::Tensor> wavenet_generate_cuda(
   p.out2_b = out2_b.data_ptr<float>();
 
   LaunchPlan plan;
-  check(plan_wavenet(p, &plan, 0, 0, 0), op);
+  check(plan_wavenet_cached(p, &plan), op);
   check(launch_wavenet(p, plan, c10::cuda::getCurrentCUDAStream().stream()), op);
   return {out.tokens, out.logits};
 }

@@ -56,9 +56,16 @@ struct LaunchPlan {
   int64_t smem_bytes = 0;
 };
 
-// Choose a plan for the current device. force_* > 0 override the heuristic (for tuning).
+// Choose a plan for the current device. force_* > 0 override the heuristic (for tuning), as
+// do WAVEGEN_CUDA_CLUSTER / _STREAMS / _THREADS; a forced value the kernel cannot run with
+// (streams per cluster above threads per block, a block that is not whole warps, a cluster
+// that is not a power of two or does not fit) is refused with a one-line message starting
+// "cannot plan the launch:", never adjusted.
 const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_cluster, int force_streams,
                          int force_threads);
+// plan_wavenet through a per-process cache keyed by (device, sizes, weight storage,
+// overrides): the device queries and occupancy calls run once per shape, not per call.
+const char* plan_wavenet_cached(const WaveNetParams& p, LaunchPlan* plan);
 const char* launch_wavenet(const WaveNetParams& p, const LaunchPlan& plan, void* stream);
 
 // Elementwise vocoder ops (float32 / float16 / bfloat16 storage, float32 arithmetic).

@@ -122,8 +122,9 @@ inline Outputs make_outputs(const Shape& s, const at::Tensor& queues, int64_t n,
   return out;
 }
 
-// Raw pointers for a call. Checks token and frame ranges here, where the data is on the host;
-// the CUDA binding passes device tensors and checks ranges with its own small reductions.
+// Raw pointers for a call. The CPU binding checks token and frame ranges (check_host_ranges),
+// where the data is on the host; on CUDA the kernel clamps them instead, since reading a device
+// tensor's range would synchronise the device with the host on every call.
 inline Steps make_steps(const Shape& s, at::Tensor& queues, int64_t t0, const at::Tensor& next_input,
                         const at::Tensor& bias, const at::Tensor& frame_index, const at::Tensor& uniforms,
                         const at::Tensor& forced, double temperature, double log_scale_min, Outputs& out) {

@@ -30,7 +30,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdarg>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include "cuda_launch.h"
 
@@ -818,9 +824,26 @@ const void* select_kernel(int storage) {
 
 int bytes_per_weight(int storage) { return storage == kFloat32 ? 4 : 2; }
 
-int env_int(const char* name) {
+// The value of a WAVEGEN_CUDA_* override: 0 when unset or empty, -1 when it is not a
+// positive integer (a typo must not silently fall back to the planner's choice).
+int env_override(const char* name) {
   const char* value = std::getenv(name);
-  return value ? std::atoi(value) : 0;
+  if (value == nullptr || *value == '\0') return 0;
+  char* end = nullptr;
+  const long parsed = std::strtol(value, &end, 10);
+  if (*end != '\0' || parsed < 1 || parsed > (1L << 20)) return -1;
+  return static_cast<int>(parsed);
+}
+
+// An error message with numbers in it: one buffer per thread, valid until that thread's next
+// planner call (callers copy it into their exception at once).
+const char* message(const char* format, ...) {
+  thread_local char buffer[320];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  return buffer;
 }
 
 // Shared memory for a plan, and the residency that fits into `limit` bytes (head first: it
@@ -847,20 +870,49 @@ bool fit_residency(const WaveNetParams& p, LaunchPlan* plan, int64_t limit) {
   return true;
 }
 
+// What the kernel relies on, whoever chose the plan. One thread per stream loads its
+// uniforms and forced token and stores its sampled token (the `tid < nb` sections), so a
+// cluster may not advance more streams than a block has threads; blocks are whole warps
+// within __launch_bounds__; clusters are powers of two up to the non-portable limit of 16.
+const char* plan_invariant_error(const LaunchPlan& plan) {
+  if (plan.threads < 32 || plan.threads > kMaxThreads || plan.threads % 32 != 0)
+    return message("cannot plan the launch: %d threads per block; use a multiple of 32 from 32 to %d", plan.threads,
+                   kMaxThreads);
+  if (plan.cluster < 1 || plan.cluster > 16 || (plan.cluster & (plan.cluster - 1)) != 0)
+    return message("cannot plan the launch: a cluster of %d blocks; use 1, 2, 4, 8 or 16", plan.cluster);
+  if (plan.streams < 1 || plan.streams > plan.threads)
+    return message("cannot plan the launch: %d streams per cluster with %d threads per block; each stream needs "
+                   "its own thread, so use at most as many streams as threads",
+                   plan.streams, plan.threads);
+  return nullptr;
+}
+
 }  // namespace
 
 const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_cluster, int force_streams,
                          int force_threads) {
   if (p.L > kMaxLayers) return "too many layers for the CUDA kernel";
+  // Arguments > 0 win over the environment (the emulation's tests pass them directly).
+  const char* names[3] = {"WAVEGEN_CUDA_CLUSTER", "WAVEGEN_CUDA_STREAMS", "WAVEGEN_CUDA_THREADS"};
+  int* forced[3] = {&force_cluster, &force_streams, &force_threads};
+  for (int i = 0; i < 3; ++i) {
+    if (*forced[i] > 0) continue;
+    *forced[i] = env_override(names[i]);
+    if (*forced[i] < 0)
+      return message("cannot plan the launch: %s=%s is not a positive integer", names[i], std::getenv(names[i]));
+  }
+  // A forced value is checked as given, never rounded or clamped into something else.
+  LaunchPlan wanted;
+  wanted.threads = force_threads > 0 ? force_threads : 256;
+  wanted.cluster = force_cluster > 0 ? force_cluster : 1;
+  wanted.streams = force_streams > 0 ? force_streams : 1;
+  if (const char* error = plan_invariant_error(wanted)) return error;
+  const int threads = wanted.threads;
+
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return "no CUDA device";
   cudaDeviceProp prop;
   if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) return "cannot read the CUDA device's properties";
-  force_cluster = force_cluster > 0 ? force_cluster : env_int("WAVEGEN_CUDA_CLUSTER");
-  force_streams = force_streams > 0 ? force_streams : env_int("WAVEGEN_CUDA_STREAMS");
-  force_threads = force_threads > 0 ? force_threads : env_int("WAVEGEN_CUDA_THREADS");
-  const int threads = force_threads > 0 ? std::min(kMaxThreads, force_threads / 32 * 32) : 256;
-  if (threads < 32) return "WAVEGEN_CUDA_THREADS must be at least 32";
   const int64_t limit = prop.sharedMemPerBlockOptin > 0 ? prop.sharedMemPerBlockOptin : prop.sharedMemPerBlock;
 
   // Clusters need Hopper and this binary's sm_90+ code for the kernel.
@@ -870,6 +922,10 @@ const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_clu
   if (prop.major >= 9 && cudaFuncGetAttributes(&attributes, any_kernel) == cudaSuccess &&
       attributes.binaryVersion >= 90)
     max_cluster = 16;
+  if (force_cluster > max_cluster)
+    return message("cannot plan the launch: a cluster of %d blocks needs thread-block clusters (an sm_90 GPU and "
+                   "sm_90 code); this GPU and build run clusters of %d",
+                   force_cluster, max_cluster);
 
   const int sms = prop.multiProcessorCount;
   // How many clusters of C CTAs with `smem` bytes each can run at once (0: none). Clusters
@@ -910,36 +966,72 @@ const char* plan_wavenet(const WaveNetParams& p, LaunchPlan* plan, int force_clu
     LaunchPlan candidate;
     candidate.cluster = C;
     candidate.threads = threads;
-    // Streams per cluster: enough that one wave of clusters covers the batch. The number of
-    // clusters that fit depends on the shared memory, which depends on the streams: settle it
-    // in two rounds.
+    // Streams per cluster: enough that one wave of clusters covers the batch, at most one per
+    // thread. The number of clusters that fit depends on the shared memory, which depends on
+    // the streams: settle it in two rounds. Forced streams are tried as given.
     int wave = std::max(1, sms / C);
     for (int round = 0; round < 2; ++round) {
-      candidate.streams = force_streams > 0 ? force_streams : std::max(1, ceil_div(p.B, wave));
-      while (!fit_residency(p, &candidate, limit) && candidate.streams > 1)
+      candidate.streams = force_streams > 0 ? force_streams : std::min(threads, std::max(1, ceil_div(p.B, wave)));
+      while (force_streams <= 0 && !fit_residency(p, &candidate, limit) && candidate.streams > 1)
         candidate.streams = std::max(1, candidate.streams / 2);  // more waves, smaller buffers
-      if (!fit_residency(p, &candidate, limit)) break;
+      if (!fit_residency(p, &candidate, limit)) {
+        candidate.streams = 0;
+        break;
+      }
       const int active = active_clusters(C, candidate.threads, candidate.smem_bytes);
       if (active < 1) {
         candidate.streams = 0;
         break;
       }
-      if (active >= wave) break;
+      if (active >= wave || force_streams > 0) break;
       wave = active;
     }
     if (candidate.streams < 1 || !fit_residency(p, &candidate, limit)) continue;
     // Exchange buffers and per-CTA work grow with cluster x streams; past 64 a smaller
     // cluster serves a large batch better.
     if (force_streams <= 0 && force_cluster <= 0 && C > 1 && C * candidate.streams > 64) continue;
+    if (const char* error = plan_invariant_error(candidate)) return error;  // a planner bug, not the user's
     *plan = candidate;
     return nullptr;
   }
-  return force_cluster > 0 ? "the requested cluster size cannot run this model on this GPU"
-                           : "no launch configuration fits this model into shared memory";
+  if (force_cluster > 0 || force_streams > 0)
+    return message("cannot plan the launch: %s%d blocks per cluster and %s%d streams per cluster do not fit into "
+                   "this GPU's %lld bytes of shared memory per block (or no such cluster can be resident)",
+                   force_cluster > 0 ? "" : "any of 1-", force_cluster > 0 ? force_cluster : max_cluster,
+                   force_streams > 0 ? "" : "1-", force_streams > 0 ? force_streams : threads,
+                   static_cast<long long>(limit));
+  return "cannot plan the launch: no launch configuration fits this model into shared memory";
+}
+
+const char* plan_wavenet_cached(const WaveNetParams& p, LaunchPlan* plan) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return "no CUDA device";
+  // Everything the plan depends on: the device, the sizes, the weight storage and the
+  // overrides (a tuning sweep changes those between calls). Dilations and n do not matter.
+  using Key = std::array<int64_t, 13>;
+  const Key key{device, p.B, p.L, p.k, p.R, p.G, p.S, p.A, p.head_kind, p.storage,
+                env_override("WAVEGEN_CUDA_CLUSTER"), env_override("WAVEGEN_CUDA_STREAMS"),
+                env_override("WAVEGEN_CUDA_THREADS")};
+  static std::mutex mutex;
+  static std::map<Key, LaunchPlan> plans;
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    const auto found = plans.find(key);
+    if (found != plans.end()) {
+      *plan = found->second;
+      return nullptr;
+    }
+  }
+  if (const char* error = plan_wavenet(p, plan, 0, 0, 0)) return error;  // refusals are not cached
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (plans.size() >= 4096) plans.clear();  // a bound, for callers that vary the batch without end
+  plans.emplace(key, *plan);
+  return nullptr;
 }
 
 const char* launch_wavenet(const WaveNetParams& p, const LaunchPlan& plan, void* stream) {
   if (p.n == 0 || p.B == 0) return nullptr;
+  if (const char* error = plan_invariant_error(plan)) return error;  // never launch a plan that leaves tokens unwritten
   const int nbt = kStreamTile;
   const void* kernel = select_kernel(p.storage);
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem_bytes)) !=

@@ -217,8 +217,15 @@ inline cudaError_t cudaGetDevice(int* device) {
   *device = 0;
   return cudaSuccess;
 }
+// Calls that ask the driver about the device (slow on a GPU): counted, so that tests can check
+// that the launch-plan cache spares them on repeated calls.
+inline int64_t& device_queries() {
+  static int64_t count = 0;
+  return count;
+}
 // WAVEGEN_EMU_SMEM and WAVEGEN_EMU_SMS shrink the pretend GPU (to exercise L2-resident weights).
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
+  ++device_queries();
   *prop = cudaDeviceProp{};
   if (const char* smem = std::getenv("WAVEGEN_EMU_SMEM")) prop->sharedMemPerBlockOptin = std::strtoull(smem, nullptr, 10);
   if (const char* sms = std::getenv("WAVEGEN_EMU_SMS")) prop->multiProcessorCount = std::atoi(sms);
@@ -253,6 +260,7 @@ struct cudaLaunchConfig_t {
 // As many clusters as the pretend GPU has multiprocessors for (one CTA per SM), or none if a
 // block asks for more shared memory than there is.
 inline cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void*, const cudaLaunchConfig_t* config) {
+  ++device_queries();
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, 0);
   unsigned size = 1;

@@ -16,7 +16,9 @@ int panels(int n) { return (n + 63) / 64 * 64; }
 // ptrs:   queues, bias, frame_index, uniforms, next_long, next_float, forced_long, forced_float,
 //         tokens_long, tokens_float, logits, embed, conv, proj, res_b, skip_b, out1, out1_b,
 //         out2, out2_b   (null where absent)
-// force:  cluster, streams, threads (0: let the planner choose), plan_only (1: do not launch)
+// force:  cluster, streams, threads (0: let the planner choose), plan_only (1: do not launch),
+//         cached (1: plan through plan_wavenet_cached, as the torch binding does; the force
+//         values are then ignored and only WAVEGEN_CUDA_* apply)
 // plan:   out - cluster, streams, threads, resident_layers, head_resident, smem_bytes
 extern "C" const char* wavegen_emulated_wavenet_generate(const int64_t* ints, const double* floats,
                                                          void* const* ptrs, const int* force, int64_t* plan_out) {
@@ -72,7 +74,8 @@ extern "C" const char* wavegen_emulated_wavenet_generate(const int64_t* ints, co
   p.out2 = ptrs[18];
   p.out2_b = static_cast<const float*>(ptrs[19]);
   LaunchPlan plan;
-  if (const char* error = plan_wavenet(p, &plan, force[0], force[1], force[2])) return error;
+  const char* error = force[4] ? plan_wavenet_cached(p, &plan) : plan_wavenet(p, &plan, force[0], force[1], force[2]);
+  if (error) return error;
   plan_out[0] = plan.cluster;
   plan_out[1] = plan.streams;
   plan_out[2] = plan.threads;
@@ -82,3 +85,6 @@ extern "C" const char* wavegen_emulated_wavenet_generate(const int64_t* ints, co
   if (force[3]) return nullptr;
   return launch_wavenet(p, plan, nullptr);
 }
+
+// How many device queries (properties, occupancy) the emulated runtime has answered so far.
+extern "C" int64_t wavegen_emulated_device_queries() { return device_queries(); }
