@@ -123,8 +123,11 @@ def mel_level(log_mel: Tensor, cfg: AudioConfig, length: int, floor: float = 1e-
     """Tensor[B, n_mels, F] -> Tensor[B, length]: the signal's RMS that the mel implies, per sample.
 
     Parseval on a Hann-windowed frame, RMS² ≈ 2·Σ_k |X_k|² / (n_fft · Σ w²), with ``|X_k|``
-    the mel's envelope (:func:`mel_envelope`); frame ``f`` is centred on sample ``f·hop`` and
-    the level is interpolated linearly between centres. Never below ``floor``.
+    the mel's envelope (:func:`mel_envelope`). A sample lies under the windows of the frames
+    within ``win_length / 2`` of it, and whatever those frames hold can leak into it (an
+    onset after silence, a release before it), so each frame takes the largest level of
+    the frames whose windows overlap its centre; frame ``f`` is centred on sample ``f·hop``
+    and the level is interpolated linearly between centres. Never below ``floor``.
     """
     import torch.nn.functional as F
 
@@ -132,6 +135,9 @@ def mel_level(log_mel: Tensor, cfg: AudioConfig, length: int, floor: float = 1e-
     window = torch.hann_window(cfg.win_length, device=log_mel.device)
     power = 2.0 * envelope.pow(2).sum(dim=1) / (cfg.n_fft * window.pow(2).sum())  # [B, F]
     level = power.clamp_min(floor * floor).sqrt()
+    reach = max(cfg.win_length // (2 * cfg.hop_length), 0)
+    if reach:
+        level = F.max_pool1d(level[:, None], 2 * reach + 1, stride=1, padding=reach)[:, 0]
     level = torch.cat([level, level[:, -1:]], dim=-1)[:, None]  # F + 1 centres span F·hop samples
     level = F.interpolate(level, size=length + 1, mode="linear", align_corners=True)[:, 0, :length]
     return level.to(log_mel.dtype)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import os
 from pathlib import Path
 
 from wavegen.errors import WavegenError
@@ -52,9 +50,11 @@ def _register_vocoder(targets) -> None:
                    "the checkpoint's stored schedule for that count, else the default one")
     p.add_argument("--student", action="append", default=[], metavar="CKPT",
                    help="a distilled student checkpoint to add as a row (repeatable)")
-    p.add_argument("--clips", type=int, default=8, help="number of held-out clips")
-    p.add_argument("--seconds", type=float, default=2.0, help="length of each clip")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-seconds", type=float, default=0.0,
+                   help="evaluate only the first this many seconds of each piece (0: whole pieces)")
+    p.add_argument("--seeds", type=int, default=3, help="noise seeds per row (mean and spread are reported)")
+    p.add_argument("--eta", type=float, default=None,
+                   help="sampler stochasticity, 0 (deterministic) .. 1 (DDPM); default: the checkpoint's")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--griffin-lim-iters", type=int, default=64, help="0 leaves the Griffin-Lim row out")
     p.add_argument("--json", help="also write the rows to this JSON file")
@@ -67,13 +67,15 @@ def run_vocoder(args: argparse.Namespace) -> int:
 
     from wavegen.audio.dsp import AudioConfig
     from wavegen.diffusion.schedules import default_schedule
-    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule, vocoder_extra
-    from wavegen.models.vocoder.evaluation import (evaluate_griffin_lim, evaluate_vocoder, format_table)
-    from wavegen.models.vocoder.heldout import held_out_clips
+    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_eta, stored_schedule, vocoder_extra
+    from wavegen.models.vocoder.evaluation import evaluate_griffin_lim, evaluate_vocoder, format_table
+    from wavegen.models.vocoder.heldout import held_out_pieces
 
     steps = _steps_list(args.steps)
-    if args.clips < 1 or args.seconds <= 0:
-        raise WavegenError("--clips must be at least 1 and --seconds positive")
+    if args.seeds < 1 or args.max_seconds < 0:
+        raise WavegenError("--seeds must be at least 1 and --max-seconds not negative")
+    if args.eta is not None and not 0.0 <= args.eta <= 1.0:
+        raise WavegenError(f"--eta must lie in [0, 1], got {args.eta}")
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise WavegenError(f"output file already exists: {args.json} (pass --overwrite to replace it)")
     if args.threads:
@@ -84,33 +86,32 @@ def run_vocoder(args: argparse.Namespace) -> int:
     for path, (_, student_ckpt) in zip(args.student, students):
         if student_ckpt["audio"] != ckpt["audio"]:
             raise WavegenError(f"{path} was trained with other audio settings than {args.checkpoint}")
-    clips = held_out_clips(ckpt, args.source, args.clips, args.seconds)
+    pieces = held_out_pieces(ckpt, args.source, args.max_seconds)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    eta = stored_eta(ckpt) if args.eta is None else args.eta
+    log = lambda line: print(line, flush=True)  # noqa: E731
 
     rows = []
     stored = (vocoder_extra(ckpt).get("schedules") or {})
     for n in steps:
         schedule = stored_schedule(ckpt, n)
         label = f"diffusion ({'searched' if str(n) in stored else 'default'} schedule)"
-        rows.append(evaluate_vocoder(model, clips, audio_cfg, schedule, label, args.seed))
-        print(f"  {rows[-1].name}, {n} steps: log-mel L1 {rows[-1].log_mel_l1:.4f}", flush=True)
+        rows.append(evaluate_vocoder(model, pieces, audio_cfg, schedule, label, seeds, eta, log))
         if str(n) in stored and stored[str(n)] != default_schedule(n).to_list():
-            rows.append(evaluate_vocoder(model, clips, audio_cfg, default_schedule(n),
-                                         "diffusion (default schedule)", args.seed))
+            rows.append(evaluate_vocoder(model, pieces, audio_cfg, default_schedule(n),
+                                         "diffusion (default schedule)", seeds, eta, log))
     for path, (student, student_ckpt) in zip(args.student, students):
-        schedule = stored_schedule(student_ckpt)
-        rows.append(evaluate_vocoder(student, clips, audio_cfg, schedule, f"distilled {Path(path).name}", args.seed))
+        rows.append(evaluate_vocoder(student, pieces, audio_cfg, stored_schedule(student_ckpt),
+                                     f"distilled {Path(path).name}", seeds, stored_eta(student_ckpt), log))
     if args.griffin_lim_iters > 0:
-        rows.append(evaluate_griffin_lim(clips, audio_cfg, args.griffin_lim_iters))
-    total_seconds = clips.numel() / audio_cfg.sample_rate
-    print(format_table(rows, clips.shape[0], total_seconds))
+        rows.append(evaluate_griffin_lim(pieces, audio_cfg, args.griffin_lim_iters, seeds, log))
+    total_seconds = sum(p.shape[-1] for p in pieces) / audio_cfg.sample_rate
+    print(format_table(rows, len(pieces), total_seconds))
     if args.json:
-        from wavegen.audio.io import new_file_mode
+        from wavegen.data.files import write_json_atomic
 
-        payload = {"checkpoint": str(args.checkpoint), "source": args.source, "clips": clips.shape[0],
-                   "seconds": total_seconds, "threads": torch.get_num_threads(),
+        payload = {"checkpoint": str(args.checkpoint), "source": args.source, "pieces": len(pieces),
+                   "seconds": total_seconds, "seeds": seeds, "eta": eta, "threads": torch.get_num_threads(),
                    "rows": [r.to_dict() for r in rows]}
-        tmp = Path(args.json).with_name(f".{Path(args.json).name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, args.json)
+        write_json_atomic(Path(args.json), payload)
     return 0

@@ -1,22 +1,34 @@
-"""Objective evaluation of vocoders on held-out clips, with Griffin-Lim as a reference row.
+"""Objective evaluation of vocoders on whole held-out pieces, with Griffin-Lim beside them.
 
-Each row vocodes the clips' mels one clip at a time (a single stream, as a user
-would) and reports log-mel L1, multi-resolution STFT distance, log-spectral
-distance (all lower is better) and the real-time factor of the vocoding alone.
+Every row vocodes each piece's whole mel the way a user would (chunked, one stream,
+:func:`wavegen.diffusion.samplers.vocode`), once per noise seed, and reports the
+metrics of :mod:`wavegen.metrics` — log-mel L1, MR-STFT, log-spectral distance (lower
+is better), the peak-energy share (the share of energy in narrow spectral peaks:
+higher is more pitched) — and the real-time factor of the vocoding alone. Each figure
+is the duration-weighted mean over pieces; a row gives the mean over seeds and their
+spread (half the range). Griffin-Lim starts from random phases, so it gets seeds too.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from typing import Callable, Optional
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from wavegen.audio.dsp import AudioConfig, griffin_lim, mel_spectrogram
 from wavegen.diffusion.schedules import NoiseSchedule
-from wavegen.metrics import log_mel_l1, log_spectral_distance, multi_resolution_stft_distance, real_time_factor
+from wavegen.metrics import (
+    log_mel_l1,
+    log_spectral_distance,
+    multi_resolution_stft_distance,
+    peak_energy_share,
+    real_time_factor,
+)
+
+METRICS = ("log_mel_l1", "mr_stft", "lsd_db", "peak_share")
 
 
 @dataclass
@@ -26,68 +38,93 @@ class EvalRow:
     log_mel_l1: float
     mr_stft: float
     lsd_db: float
+    peak_share: float
     rtf: float
+    seeds: int = 1
+    spread: dict = field(default_factory=dict)  # metric -> half the range over seeds
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _score(name: str, steps: Optional[int], references: Tensor, outputs: list[Tensor], seconds: float,
-           audio_cfg: AudioConfig) -> EvalRow:
-    est = torch.stack([o.float().cpu() for o in outputs])
-    ref = references.float().cpu()
-    return EvalRow(
-        name=name,
-        steps=steps,
-        log_mel_l1=float(log_mel_l1(ref, est, audio_cfg)),
-        mr_stft=float(multi_resolution_stft_distance(ref, est)),
-        lsd_db=float(log_spectral_distance(ref, est)),
-        rtf=real_time_factor(seconds, ref.numel(), audio_cfg.sample_rate),
-    )
+def score_piece(reference: Tensor, estimate: Tensor, audio_cfg: AudioConfig) -> dict:
+    """Tensor[T], Tensor[T] -> {metric: float} (the estimate is cut or zero-padded to T)."""
+    T = reference.shape[-1]
+    estimate = torch.nn.functional.pad(estimate.float().cpu(), (0, max(0, T - estimate.shape[-1])))[:T]
+    reference = reference.float().cpu()
+    return {
+        "log_mel_l1": float(log_mel_l1(reference, estimate, audio_cfg)),
+        "mr_stft": float(multi_resolution_stft_distance(reference, estimate)),
+        "lsd_db": float(log_spectral_distance(reference, estimate)),
+        "peak_share": peak_energy_share(estimate),
+    }
 
 
-def _timed(fn: Callable[[], Tensor]) -> tuple[Tensor, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
+def _row(name: str, steps: Optional[int], per_seed: list[dict], seconds: float, samples: int,
+         audio_cfg: AudioConfig) -> EvalRow:
+    mean = {k: sum(s[k] for s in per_seed) / len(per_seed) for k in METRICS}
+    spread = {k: (max(s[k] for s in per_seed) - min(s[k] for s in per_seed)) / 2 for k in METRICS}
+    rtf = real_time_factor(seconds, samples, audio_cfg.sample_rate)
+    return EvalRow(name=name, steps=steps, rtf=rtf, seeds=len(per_seed), spread=spread, **mean)
 
 
-def evaluate_vocoder(model, clips: Tensor, audio_cfg: AudioConfig, schedule: NoiseSchedule, name: str,
-                     seed: int = 0) -> EvalRow:
-    """Vocode each clip of Tensor[N, T] (T a multiple of the hop) from its mel and score it."""
-    from wavegen.diffusion.samplers import sample
-    from wavegen.diffusion.training import aligned_pair
-
-    audio, log_mel = aligned_pair(clips, audio_cfg)
-    outputs, seconds = [], 0.0
-    sample(model, log_mel[:1, :, :8], schedule, torch.Generator().manual_seed(seed))  # warm-up
-    for i in range(audio.shape[0]):
-        generator = torch.Generator().manual_seed(seed + i)
-        out, dt = _timed(lambda: sample(model, log_mel[i : i + 1], schedule, generator)[0])
-        outputs.append(out)
-        seconds += dt
-    return _score(name, len(schedule), audio, outputs, seconds, audio_cfg)
-
-
-def evaluate_griffin_lim(clips: Tensor, audio_cfg: AudioConfig, n_iter: int = 64) -> EvalRow:
-    """The classical baseline: mel inversion + Griffin-Lim from the same mels."""
-    outputs, seconds = [], 0.0
-    T = clips.shape[-1]
-    for i in range(clips.shape[0]):
-        log_mel = mel_spectrogram(clips[i : i + 1], audio_cfg)
-        torch.manual_seed(i)  # GriffinLim's random initial phase
-        out, dt = _timed(lambda: griffin_lim(log_mel, audio_cfg, n_iter=n_iter)[0])
-        out = torch.nn.functional.pad(out, (0, max(0, T - out.shape[-1])))[:T]
-        outputs.append(out)
-        seconds += dt
-    return _score(f"griffin-lim ({n_iter} it)", None, clips, outputs, seconds, audio_cfg)
+def _evaluate(name: str, steps: Optional[int], pieces: Sequence[Tensor], audio_cfg: AudioConfig,
+              render: Callable[[Tensor, int], Tensor], seeds: Sequence[int],
+              log: Callable[[str], None]) -> EvalRow:
+    """``render(log_mel Tensor[1, n_mels, F], seed) -> Tensor[T]`` for every piece and seed."""
+    per_seed, seconds, samples = [], 0.0, 0
+    total = sum(p.shape[-1] for p in pieces)
+    for seed in seeds:
+        sums = dict.fromkeys(METRICS, 0.0)
+        for piece in pieces:
+            log_mel = mel_spectrogram(piece[None].float(), audio_cfg)
+            t0 = time.perf_counter()
+            out = render(log_mel, seed)
+            seconds += time.perf_counter() - t0
+            samples += piece.shape[-1]
+            for k, v in score_piece(piece, out, audio_cfg).items():
+                sums[k] += v * piece.shape[-1] / total
+        per_seed.append(sums)
+        log(f"  {name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in sums.items()))
+    return _row(name, steps, per_seed, seconds, samples, audio_cfg)
 
 
-def format_table(rows: list[EvalRow], clips: int, seconds: float) -> str:
-    header = f"{'vocoder':34s} {'steps':>5s} {'log-mel L1':>10s} {'MR-STFT':>8s} {'LSD dB':>7s} {'RTF':>7s}"
-    lines = [f"{clips} held-out clips, {seconds:.1f} s of audio in all; lower is better everywhere", header,
-             "-" * len(header)]
+def evaluate_vocoder(model, pieces: Sequence[Tensor], audio_cfg: AudioConfig, schedule: NoiseSchedule, name: str,
+                     seeds: Sequence[int] = (0, 1, 2), eta: float = 1.0,
+                     log: Callable[[str], None] = lambda s: None) -> EvalRow:
+    """Vocode every piece Tensor[T] from its whole mel, once per seed, and score it."""
+    from wavegen.diffusion.samplers import vocode
+
+    def render(log_mel: Tensor, seed: int) -> Tensor:
+        return vocode(model, log_mel, schedule, torch.Generator().manual_seed(seed), eta=eta)[0]
+
+    return _evaluate(name, len(schedule), pieces, audio_cfg, render, seeds, log)
+
+
+def evaluate_griffin_lim(pieces: Sequence[Tensor], audio_cfg: AudioConfig, n_iter: int = 64,
+                         seeds: Sequence[int] = (0, 1, 2), log: Callable[[str], None] = lambda s: None) -> EvalRow:
+    """The classical baseline from the same mels: pseudo-inverse mel filterbank + Griffin-Lim."""
+
+    def render(log_mel: Tensor, seed: int) -> Tensor:
+        torch.manual_seed(seed)  # GriffinLim draws its initial phases from the global generator
+        return griffin_lim(log_mel, audio_cfg, n_iter=n_iter)[0]
+
+    return _evaluate(f"griffin-lim ({n_iter} it)", None, pieces, audio_cfg, render, seeds, log)
+
+
+def format_table(rows: list[EvalRow], pieces: int, seconds: float) -> str:
+    """A markdown table: mean ± spread over seeds for every metric."""
+    lines = [
+        f"{pieces} held-out piece(s), {seconds:.1f} s of audio; mean ± half-range over seeds. "
+        "Lower is better except for the peak-energy share.",
+        "",
+        "| vocoder | steps | log-mel L1 | MR-STFT | LSD dB | peak share | RTF |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         steps = "-" if r.steps is None else str(r.steps)
-        lines.append(f"{r.name:34s} {steps:>5s} {r.log_mel_l1:10.4f} {r.mr_stft:8.4f} {r.lsd_db:7.2f} {r.rtf:7.3f}")
+        cells = [f"{getattr(r, k):.3f} ± {r.spread.get(k, 0.0):.3f}" for k in ("log_mel_l1", "mr_stft")]
+        cells.append(f"{r.lsd_db:.2f} ± {r.spread.get('lsd_db', 0.0):.2f}")
+        cells.append(f"{r.peak_share:.3f} ± {r.spread.get('peak_share', 0.0):.3f}")
+        lines.append(f"| {r.name} | {steps} | " + " | ".join(cells) + f" | {r.rtf:.3f} |")
     return "\n".join(lines)

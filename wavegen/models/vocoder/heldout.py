@@ -68,3 +68,16 @@ def held_out_clips(ckpt: dict, source: str, num_clips: int, seconds: float, offs
     if not clips:
         raise WavegenError(f"no held-out audio in {source!r} is at least {seconds} s long")
     return torch.stack(clips)
+
+
+def held_out_pieces(ckpt: dict, source: str, max_seconds: float = 0.0) -> list[Tensor]:
+    """Every held-out file whole (or its first ``max_seconds``, when positive), each Tensor[T]."""
+    from wavegen.audio.io import read_audio
+
+    audio_cfg = AudioConfig.from_mapping(ckpt["audio"])
+    limit = int(max_seconds * audio_cfg.sample_rate) if max_seconds > 0 else None
+    pieces = [read_audio(path, audio_cfg.sample_rate)[:limit] for path in held_out_files(ckpt, source)]
+    pieces = [p for p in pieces if p.shape[0] >= audio_cfg.n_fft]
+    if not pieces:
+        raise WavegenError(f"no held-out audio in {source!r} is long enough to evaluate")
+    return pieces
