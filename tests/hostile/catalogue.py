@@ -295,6 +295,27 @@ def config_experiment_typo(ws):
 
 
 @case("train")
+def config_experiment_transposed_letters(ws):
+    return ["train", "experiment=quickstrat"], ["experiment=quickstrat", "did you mean 'quickstart'?"]
+
+
+@case("train")
+def config_section_typo(ws):
+    return _train(ws, "trian.steps=5"), ["'trian.steps'", "did you mean 'train.steps'?"]
+
+
+@case("train")
+def config_bare_key_without_its_section(ws):
+    return _train(ws, "steps=5"), ["'steps'", "did you mean 'train.steps'?"]
+
+
+@case("generate")
+def generate_recipe_without_that_stage(ws):
+    return (["generate", "--recipe", "quickstart", "--stage", "nope", "-o", str(ws / "long.wav")],
+            ["recipe 'quickstart' has no generate stage named 'nope'"])
+
+
+@case("train")
 def config_group_option_typo(ws):
     return _train(ws, "model=wavenet/huge"), ["model=wavenet/huge", "wavenet/base", "wavenet/tiny"]
 
@@ -411,7 +432,7 @@ def checkpoint_of_a_vocoder_for_sample(ws):
 @case("sample")
 def checkpoint_of_an_autoencoder_for_sample(ws):
     return (["sample", str(ws.shared.autoencoder), "-o", str(ws / "out")],
-            ["holds a 'autoencoder' model", "needs 'wavenet'"])
+            ["holds an 'autoencoder' model", "needs 'wavenet'"])
 
 
 @case("encode")

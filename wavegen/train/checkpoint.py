@@ -169,6 +169,11 @@ def save_checkpoint(folder: str | os.PathLike, state: dict, step: int, keep: int
     return step_path
 
 
+def _a(family) -> str:
+    """``'wavenet'`` -> "a 'wavenet'", ``'autoencoder'`` -> "an 'autoencoder'"."""
+    return f"{'an' if str(family)[:1].lower() in 'aeiou' else 'a'} {family!r}"
+
+
 def _read(path: Path) -> dict:
     if not path.exists():
         raise WavegenError(f"checkpoint not found: {path}")
@@ -219,7 +224,7 @@ def load_checkpoint(
     families = (family,) if isinstance(family, str) else family
     if families and state.get("family") not in families:
         raise WavegenError(
-            f"{path} holds a {state.get('family')!r} model; this command needs {' or '.join(map(repr, families))}"
+            f"{path} holds {_a(state.get('family'))} model; this command needs {' or '.join(map(repr, families))}"
         )
     if audio is not None:
         stored = state.get("audio", {})
