@@ -41,3 +41,26 @@ def test_temperature_0_is_greedy_not_refused(checkpoints, tmp_path):
                      "--temperature", "0", "--backend", "reference", "--device", "cpu"]) == 0
         outs.append((out / "sample_000.wav").read_bytes())
     assert outs[0] == outs[1]  # no noise is drawn: the seed changes nothing
+
+
+def test_one_thread_policy_and_a_negative_count_is_one_line(checkpoints, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from wavegen.commands import apply_threads, usable_cores
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # an explicit choice is kept
+        torch.set_num_threads(1)
+        assert apply_threads(0) == 1
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert apply_threads(0) == usable_cores() == torch.get_num_threads() == len(os.sched_getaffinity(0))
+        assert apply_threads(1) == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    wav = write_sine(tmp_path / "in.wav", seconds=0.05)
+    assert main(["encode", str(checkpoints["autoencoder"]), str(wav), "-o", str(tmp_path / "x.codes"),
+                 "--threads", "-2"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --threads must be 0 (every usable core) or more, got -2"]
+    assert not (tmp_path / "x.codes").exists()

@@ -166,7 +166,8 @@ class Trainer:
         self.info = D.init_distributed(tc.device)
         if tc.get("threads", 0):
             torch.set_num_threads(int(tc.threads))
-        elif self.info.enabled and self.info.device.type == "cpu":
+        elif self.info.device.type == "cpu" and (self.info.enabled or not os.environ.get("OMP_NUM_THREADS")):
+            # The usable cores, split between this node's ranks (torchrun's OMP_NUM_THREADS=1 is not a user's choice).
             torch.set_num_threads(D.cpu_threads_per_rank(self.info))  # torchrun's default is 1 thread
         if tc.get("deterministic", False):
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS refuses determinism without it
