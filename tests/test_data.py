@@ -460,6 +460,10 @@ def test_check_flags_silence_clipping_and_unreadable(tmp_path, tmp_audio_dir, ca
     out = capsys.readouterr().out
     assert code == 1
     assert "5 files, 4 readable" in out
+    # The split's count is what training can use: the broken file is named beside it, not counted in it.
+    split_lines = [line.split() for line in out.splitlines() if line.startswith(("  train", "  validation"))]
+    assert sum(int(words[1]) for words in split_lines) == 4
+    assert sum(" ".join(words).endswith("(+1 unreadable)") for words in split_lines) == 1
     assert "16000 Hz x3" in out and "44100 Hz x1" in out
     lines = out.splitlines()
     assert any("quiet.wav" in line and "mostly silent" in line for line in lines)

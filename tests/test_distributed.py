@@ -83,7 +83,7 @@ def test_two_rank_gloo_training_stays_in_sync_and_only_rank0_writes(tmp_path, da
 
     # One run directory, written by rank 0 alone, and no Hydra output folders anywhere.
     assert files_under(cwd) == [
-        "run", "run/checkpoints", "run/checkpoints/last.pt", "run/checkpoints/step_00000003.pt",
+        "run", "run/.wavegen.lock", "run/checkpoints", "run/checkpoints/last.pt", "run/checkpoints/step_00000003.pt",
         "run/checkpoints/step_00000006.pt", "run/config.yaml", "run/metrics.jsonl",
     ]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -157,9 +157,9 @@ def test_a_checkpoint_of_another_version_is_refused_not_trained_over(tmp_path, d
     train(compose(DETERMINISTIC + [f"train.run_dir={run}", "train.steps=3"]))
     newer = run / "checkpoints" / "step_00000009.pt"
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    torch.save({**state, "version": 2, "step": 9}, newer)
+    torch.save({**state, "version": 3, "step": 9}, newer)
     before = sorted((p.name, p.stat().st_mtime_ns) for p in (run / "checkpoints").iterdir())
-    with pytest.raises(WavegenError, match="format version 2; this wavegen reads version 1"):
+    with pytest.raises(WavegenError, match="format version 3; this wavegen reads versions 1, 2"):
         train(compose(DETERMINISTIC + [f"train.run_dir={run}", "train.steps=12"]))
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (run / "checkpoints").iterdir()) == before
 

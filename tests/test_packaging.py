@@ -29,10 +29,13 @@ def test_wheel_installs_and_composes(tmp_path):
         "import wavegen, wavegen.config as c; "
         "assert 'site-packages' in wavegen.__file__, wavegen.__file__; "
         "cfg = c.compose(['experiment=quickstart']); print(cfg.model.name, c.config_dir()); "
-        "print(sorted(p.stem for p in c.recipe_dir().glob('*.yaml')))"
+        "print(sorted(p.stem for p in c.recipe_dir().glob('*.yaml'))); "
+        "import wavegen.pretrained as p; r = p.registry_root(); "
+        "assert 'site-packages' in str(r), r; print('registry', p.names())"
     )
     out = subprocess.run([str(py), "-c", probe], cwd=outside, check=True, capture_output=True, text=True).stdout
     assert "tiny" in out and "site-packages" in out and "quickstart" in out
+    assert "registry [" in out  # the shipped registry is in the wheel (empty until the first model ships)
     help_text = subprocess.run([str(venv / "bin" / "wavegen"), "--help"], cwd=outside, check=True,
                                capture_output=True, text=True).stdout
     assert "train" in help_text and "sample" in help_text

@@ -12,6 +12,25 @@ The package is laid out by architecture layer:
 - ``train``     the training loop, checkpoints, loggers, distributed set-up
 - ``generate``  sampling loops, hierarchy decoding, streaming WAV writing
 - ``tasks``     one adapter per model family that the training loop drives
+- ``pretrained`` shipped models: weight files and the registry that names them
+
+The Python API is ``wavegen.load(path_or_name)`` (see ``wavegen/api.py`` and docs/api.md).
 """
 
 __version__ = "0.1.0"
+
+# The Python API (wavegen/api.py), imported on first use: ``import wavegen`` stays cheap
+# (no torch, hydra or audio libraries until a model is loaded).
+_API = ("load", "Vocoder", "WaveNet", "Autoencoder")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from wavegen import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'wavegen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_API))

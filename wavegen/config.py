@@ -64,6 +64,10 @@ def _explain(exc: Exception, overrides: list[str]) -> str:
                 break
         parent, _, leaf = key.rpartition(".")
         valid = _valid_keys(parent, overrides)
+        if valid is None or not parent:  # a misspelt section (trian.steps) or a bare leaf (steps=...)
+            guess = _closest_key(key, overrides)
+            if guess:
+                return f"unknown config key '{key}' (did you mean '{guess}'?)"
         if valid is not None:
             close = difflib.get_close_matches(leaf, valid, n=1)
             hint = f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)" if close else ""
@@ -78,8 +82,42 @@ def _explain(exc: Exception, overrides: list[str]) -> str:
         except Exception:
             options = []
         if options:
-            return f"unknown config '{group}={option}'; choices for '{group}': {', '.join(options)}"
+            return f"unknown config '{group}={option}'{_did_you_mean(option, options)}; " \
+                   f"choices for '{group}': {', '.join(options)}"
     return text
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _closest_key(key: str, overrides: list[str]) -> Optional[str]:
+    """The config key ``key`` most likely meant: a close dotted path (``trian.steps`` -> ``train.steps``),
+    else the one key whose last part it names (``steps`` -> ``train.steps``)."""
+    try:
+        cfg = compose([o for o in overrides if "=" in o and _split_override(o)[0] != key], explain=False)
+    except Exception:
+        return None
+    from omegaconf import OmegaConf
+
+    paths = []
+
+    def walk(node, prefix: str) -> None:
+        for name in node.keys():
+            path = f"{prefix}{name}"
+            paths.append(path)
+            child = OmegaConf.select(node, str(name), throw_on_missing=False)
+            if OmegaConf.is_dict(child):
+                walk(child, path + ".")
+
+    walk(cfg, "")
+    close = difflib.get_close_matches(key, paths, n=1, cutoff=0.8)
+    if close:
+        return close[0]
+    leaf = key.rpartition(".")[2]
+    named = [p for p in paths if p.rpartition(".")[2] == leaf]
+    return named[0] if len(named) == 1 else None
 
 
 def _valid_keys(parent: str, overrides: list[str]) -> Optional[list[str]]:
@@ -112,7 +150,8 @@ def _check_group_options(overrides: list[str]) -> None:
             continue
         options = available_options(name)
         if value not in options:
-            raise WavegenError(f"unknown config '{name}={value}'; choices for '{name}': {', '.join(options)}")
+            raise WavegenError(f"unknown config '{name}={value}'{_did_you_mean(value, options)}; "
+                               f"choices for '{name}': {', '.join(options)}")
 
 
 def _check_value_types(cfg, overrides: list[str]) -> None:

@@ -149,6 +149,18 @@ def mark_done(stage: Stage, root: Path, argv: list[str]) -> None:
     tmp.replace(folder / DONE)
 
 
+# Exit statuses of a stage stopped by SIGINT / SIGTERM (128 + the signal's number).
+_INTERRUPTED = (130, 143)
+
+
+class StageInterrupted(WavegenError):
+    """A stage was stopped by a signal (its progress is saved); the recipe exits with the stage's status."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def run_recipe(recipe: Recipe, root: Path, train_overrides: list[str] = (), dry_run: bool = False,
                only: Optional[list[str]] = None, runner: Optional[Callable[[list[str]], int]] = None,
                log: Callable[[str], None] = print) -> list[str]:
@@ -169,6 +181,9 @@ def run_recipe(recipe: Recipe, root: Path, train_overrides: list[str] = (), dry_
             code = runner(argv)
         except SystemExit as exc:  # argparse exits on a malformed command line
             code = exc.code if isinstance(exc.code, int) else 2
+        if code in _INTERRUPTED:
+            raise StageInterrupted(f"recipe {recipe.name!r} interrupted in stage {stage.name!r}; run the same "
+                                   "command again to resume", code)
         if code:
             raise WavegenError(f"recipe {recipe.name!r} stopped: stage {stage.name!r} failed (exit {code}); "
                                "run the same command again to resume")

@@ -295,6 +295,27 @@ def config_experiment_typo(ws):
 
 
 @case("train")
+def config_experiment_transposed_letters(ws):
+    return ["train", "experiment=quickstrat"], ["experiment=quickstrat", "did you mean 'quickstart'?"]
+
+
+@case("train")
+def config_section_typo(ws):
+    return _train(ws, "trian.steps=5"), ["'trian.steps'", "did you mean 'train.steps'?"]
+
+
+@case("train")
+def config_bare_key_without_its_section(ws):
+    return _train(ws, "steps=5"), ["'steps'", "did you mean 'train.steps'?"]
+
+
+@case("generate")
+def generate_recipe_without_that_stage(ws):
+    return (["generate", "--recipe", "quickstart", "--stage", "nope", "-o", str(ws / "long.wav")],
+            ["recipe 'quickstart' has no generate stage named 'nope'"])
+
+
+@case("train")
 def config_group_option_typo(ws):
     return _train(ws, "model=wavenet/huge"), ["model=wavenet/huge", "wavenet/base", "wavenet/tiny"]
 
@@ -362,9 +383,38 @@ def checkpoint_random_bytes(ws):
 
 
 @case("sample")
+def checkpoint_text_file(ws):
+    text = ws / "notes.pt"
+    text.write_text("these are my notes, not weights\n")
+    # torch.load's own complaint is a bare "KeyError: 116"; the line must be a whole sentence.
+    return ["sample", str(text), "-o", str(ws / "out")], ["notes.pt", "not a readable wavegen checkpoint",
+                                                         "not a PyTorch file"]
+
+
+@case("sample")
+def checkpoint_cut_inside_its_archive(ws):
+    cut = F.truncated_copy(ws.shared.wavenet, ws / "cut.pt", keep_bytes=700)
+    # torch.load's own message runs to five sentences ("...internal miniz error. If you are seeing...").
+    return ["sample", str(cut), "-o", str(ws / "out")], ["cut.pt", "is damaged or cut short"]
+
+
+@case("sample")
+def checkpoint_one_weight_edited(ws):
+    edited = M.one_weight_changed(ws.shared.wavenet, ws / "edited.pt")
+    return ["sample", str(edited), "-o", str(ws / "out")], ["edited.pt", "do not match their checksum"]
+
+
+@case("vocode")
+def checkpoint_one_byte_flipped_inside_a_tensor(ws):
+    flipped = M.tensor_byte_flipped(ws.shared.vocoder, ws / "flipped.pt")
+    return (["vocode", str(flipped), str(ws.shared.wav), "-o", str(ws / "out.wav")],
+            ["flipped.pt", "do not match their checksum"])
+
+
+@case("sample")
 def checkpoint_newer_version(ws):
-    newer = M.forged(ws.shared.wavenet, ws / "v2.pt", version=2)
-    return ["sample", str(newer), "-o", str(ws / "out")], ["v2.pt", "format version 2", "reads version 1"]
+    newer = M.forged(ws.shared.wavenet, ws / "v3.pt", version=3)
+    return ["sample", str(newer), "-o", str(ws / "out")], ["v3.pt", "format version 3", "reads versions 1, 2"]
 
 
 @case("sample")
@@ -382,7 +432,7 @@ def checkpoint_of_a_vocoder_for_sample(ws):
 @case("sample")
 def checkpoint_of_an_autoencoder_for_sample(ws):
     return (["sample", str(ws.shared.autoencoder), "-o", str(ws / "out")],
-            ["holds a 'autoencoder' model", "needs 'wavenet'"])
+            ["holds an 'autoencoder' model", "needs 'wavenet'"])
 
 
 @case("encode")
@@ -417,8 +467,8 @@ def resume_into_a_run_of_another_model(ws):
 @case("train")
 def resume_from_a_newer_checkpoint_version(ws):
     (ws / "run" / "checkpoints").mkdir(parents=True)
-    M.forged(ws.shared.wavenet, ws / "run" / "checkpoints" / "last.pt", version=2)
-    return _train(ws), ["last.pt", "format version 2"]
+    M.forged(ws.shared.wavenet, ws / "run" / "checkpoints" / "last.pt", version=3)
+    return _train(ws), ["last.pt", "format version 3"]
 
 
 @case("train")

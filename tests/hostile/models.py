@@ -20,14 +20,14 @@ def untrained_checkpoint(path: Path, experiment: str, seed: int = 0) -> Path:
 
     from wavegen.config import compose
     from wavegen.tasks import build_task
+    from wavegen.train.checkpoint import seal
 
     cfg = compose([f"experiment={experiment}"])
     torch.manual_seed(seed)
     task = build_task(cfg)
     weights = task.model.state_dict()
-    state = {
+    state = seal({
         "format": FORMAT,
-        "version": 1,
         "family": task.family,
         "model_config": task.model_config(),
         "audio": OmegaConf.to_container(cfg.audio, resolve=True),
@@ -39,7 +39,7 @@ def untrained_checkpoint(path: Path, experiment: str, seed: int = 0) -> Path:
         "rng": {},
         "extra": {},
         "config": {},
-    }
+    })
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return path
@@ -50,6 +50,30 @@ def forged(source: Path, target: Path, **changes) -> Path:
     state = torch.load(source, weights_only=True)
     state.update(changes)
     torch.save(state, target)
+    return target
+
+
+def one_weight_changed(source: Path, target: Path) -> Path:
+    """The checkpoint re-saved with one value of one weight tensor changed, its stored checksum kept."""
+    state = torch.load(source, weights_only=True)
+    name = sorted(state["model"])[0]
+    state["model"][name].view(-1)[0] += 1e-3
+    torch.save(state, target)
+    return target
+
+
+def tensor_byte_flipped(source: Path, target: Path) -> Path:
+    """A copy with one raw byte flipped inside a weight tensor's data in the file: PyTorch loads it
+    without complaint (its reader does not check the archive's CRCs)."""
+    state = torch.load(source, weights_only=True)
+    # The largest tensor's bytes are unique enough to find in the uncompressed archive.
+    name = max(state["model"], key=lambda k: state["model"][k].numel())
+    raw = state["model"][name].contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+    data = bytearray(source.read_bytes())
+    at = data.find(raw)
+    assert at >= 0, "tensor data not found in the file"
+    data[at + len(raw) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
     return target
 
 

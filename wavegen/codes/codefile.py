@@ -161,6 +161,9 @@ def write_code_file(path: os.PathLike | str, code: CodeFile, overwrite: bool = F
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        from wavegen.audio.io import new_file_mode
+
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600, like every other output's mode (0666 minus the umask)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wavegen.commands import check_backend
+from wavegen.commands import add_threads_option, apply_threads, check_backend
 from wavegen.errors import WavegenError
 
 
@@ -36,6 +36,7 @@ def register(sub) -> None:
     enc.add_argument("-o", "--out", required=True, help="output code file (.codes)")
     enc.add_argument("--chunk-frames", type=int, default=4096,
                      help="code frames computed per encoder call (bounds memory; the result does not depend on it)")
+    add_threads_option(enc)
     enc.set_defaults(func=run_encode)
 
     dec = sub.add_parser("decode", help="decode a code file to audio by sampling the autoencoder's WaveNet",
@@ -48,6 +49,7 @@ def register(sub) -> None:
     dec.add_argument("--seed", type=int, default=0, help="seeds the sampling noise (same seed, same audio)")
     dec.add_argument("--chunk", type=int, default=4000, help="samples generated per kernel call")
     dec.add_argument("--backend", default="auto", help="kernel backend: auto, reference, cpu, cuda")
+    add_threads_option(dec, sequential=True)
     dec.set_defaults(func=run_decode)
 
 
@@ -56,6 +58,7 @@ def _load(args):
 
     from wavegen.train.checkpoint import load_model
 
+    apply_threads(args.threads)
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -70,7 +70,7 @@ def recipe_arguments(name: str, root: Path | None, stage_name: str | None,
     recipe = load_recipe(name)
     stages = [s for s in recipe.stages if s.command == "generate" and (stage_name is None or s.name == stage_name)]
     if not stages:
-        which = f"a generate stage named {stage_name!r}" if stage_name else "a generate stage"
+        which = f"generate stage named {stage_name!r}" if stage_name else "generate stage"
         raise WavegenError(f"recipe {recipe.name!r} has no {which}")
     root = root if root is not None else Path("runs") / recipe.name
     parser = argparse.ArgumentParser(prog=f"recipe {recipe.name}", add_help=False)

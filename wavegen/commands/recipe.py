@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -23,12 +24,21 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wavegen.recipes import load_recipe, run_recipe
+    from wavegen.locking import FolderLock
+    from wavegen.recipes import StageInterrupted, load_recipe, run_recipe
 
     recipe = load_recipe(args.name)
     root = Path(args.root) if args.root else Path("runs") / recipe.name
     print(f"recipe {recipe.name}: {recipe.description} -> {root}")
-    run_recipe(recipe, root, args.train, dry_run=args.dry_run, only=args.stage)
+    if args.dry_run:  # reads only: no lock, so a plan can be printed while the recipe runs
+        run_recipe(recipe, root, args.train, dry_run=True, only=args.stage)
+        return 0
+    with FolderLock(root, "the recipe root"):  # one `recipe run` per root at a time
+        try:
+            run_recipe(recipe, root, args.train, only=args.stage)
+        except StageInterrupted as stopped:
+            print(stopped, file=sys.stderr, flush=True)
+            return stopped.exit_code
     return 0
 
 

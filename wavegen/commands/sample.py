@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wavegen.commands import check_backend
+from wavegen.commands import add_threads_option, apply_threads, check_backend
 from wavegen.errors import WavegenError
 
 
@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--chunk", type=int, default=4000, help="samples generated per kernel call")
     p.add_argument("--backend", default="auto", help="kernel backend: auto, reference, cpu, cuda")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    add_threads_option(p, sequential=True)
     p.add_argument("--raw", action="store_true", help="use the raw weights instead of the EMA weights")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk < 1:
         raise WavegenError(f"--chunk must be at least 1, got {args.chunk}")
     check_backend(args.backend)
+    apply_threads(args.threads)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)

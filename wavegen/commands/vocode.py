@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wavegen.commands import add_threads_option, apply_threads
 from wavegen.errors import WavegenError
 
 # The comparison PNG shows at most this much audio (a long piece would be unreadable).
@@ -30,6 +31,7 @@ def register(sub) -> None:
     p.add_argument("--chunk-frames", type=int, default=512, help="mel frames vocoded at once")
     p.add_argument("--overlap-frames", type=int, default=32, help="frames shared by neighbouring chunks")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    add_threads_option(p)
     p.add_argument("--raw", action="store_true", help="use the raw weights instead of the EMA weights")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule
     from wavegen.models.vocoder.inputs import load_input
 
+    apply_threads(args.threads)
     out = Path(args.out)
     png = out.with_suffix(".png")
     if out.suffix.lower() != ".wav":

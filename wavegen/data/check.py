@@ -89,8 +89,10 @@ class CheckReport:
         out = [f"{len(self.files)} files, {len(readable)} readable, {format_duration(total)} in total"]
         for split in sorted({f.item.split for f in self.files}):
             group = [f for f in readable if f.item.split == split]
-            count = sum(1 for f in self.files if f.item.split == split)
-            out.append(f"  {split:<10} {count:>5} files  {format_duration(sum(f.duration for f in group))}")
+            # Readable files only: an unreadable one adds nothing a run could train on.
+            bad = sum(1 for f in self.files if f.item.split == split and not f.readable)
+            note = f"  (+{bad} unreadable)" if bad else ""
+            out.append(f"  {split:<10} {len(group):>5} files  {format_duration(sum(f.duration for f in group))}{note}")
         rates = Counter(f.sample_rate for f in readable)
         if rates:
             out.append("sample rates: " + ", ".join(f"{sr} Hz x{n}" for sr, n in sorted(rates.items())))

@@ -2,18 +2,33 @@
 
 A checkpoint is a dict that ``torch.load(weights_only=True)`` can read::
 
-    {"format": "wavegen-checkpoint", "version": 1, "family": str, "model_config": dict,
+    {"format": "wavegen-checkpoint", "version": 2, "family": str, "model_config": dict,
      "audio": dict, "model": state_dict, "ema": state_dict, "optimizer": ..., "scheduler": ...,
-     "step": int, "rng": dict, "extra": dict, "config": dict}
+     "step": int, "rng": dict, "extra": dict, "config": dict,
+     "checksums": {"model": sha256 hex, "ema": sha256 hex}}
 
 Writes go to a temporary file in the same folder, are fsynced and renamed over
 the target, so a kill at any moment leaves either the old or the new file.
+
+Checksums (version 2): every checkpoint written through :func:`atomic_torch_save`
+carries a SHA-256 of its model (and EMA) weights, computed by :func:`weights_digest`
+over each tensor's name, dtype, shape and raw bytes in sorted-name order, so the
+digest does not depend on how pickling lays the file out. Loading recomputes it
+and refuses a mismatch: PyTorch's own reader does not notice a changed byte
+inside a tensor, and a shipped model that silently plays wrong notes is worse
+than one that refuses to load.
+
+Version-1 files (written before checksums) still load, with one warning line per
+file, because runs in progress must keep resuming; the next save of such a run
+writes version 2.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -23,7 +38,11 @@ import torch
 from wavegen.errors import WavegenError
 
 FORMAT = "wavegen-checkpoint"
-VERSION = 1
+VERSION = 2
+# Versions this wavegen reads: 1 has no checksums (see the module docstring).
+READABLE_VERSIONS = (1, 2)
+# The weight blocks a checksum covers.
+_WEIGHT_KEYS = ("model", "ema")
 LAST = "last.pt"
 _STEP_FILE = re.compile(r"step_(\d{8})\.pt$")
 # Temporary files of a writer that was killed mid-save (see atomic_torch_save and save_checkpoint).
@@ -32,6 +51,56 @@ _STALE_TEMP = re.compile(r"^\.(step_\d{8}\.pt|last\.pt)\..+\.(tmp|link)$")
 
 class UnreadableCheckpoint(WavegenError):
     """The file does not load at all (cut short, damaged): an older checkpoint may stand in for it."""
+
+
+class DamagedCheckpoint(UnreadableCheckpoint):
+    """The file loads but its weights do not match their checksum."""
+
+
+# Version-1 files already warned about in this process (one warning line per file).
+_WARNED_UNVERIFIED: set[str] = set()
+
+
+def weights_digest(state_dict: dict) -> str:
+    """SHA-256 (hex) of a state dict: for each entry in sorted-name order, its name,
+    dtype, shape and raw little-endian bytes. Independent of pickling and of the
+    device the tensors live on; any changed value, name, dtype or shape changes it."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        value = state_dict[name]
+        digest.update(name.encode("utf-8") + b"\0")
+        if torch.is_tensor(value):
+            tensor = value.detach().to("cpu").contiguous()
+            digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}\0".encode())
+            # Viewed as bytes so every dtype (bf16 included) hashes without a numpy round trip.
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        else:  # non-tensor entries (rare: extra state) by their repr
+            digest.update(f"{type(value).__name__}|{value!r}\0".encode())
+    return digest.hexdigest()
+
+
+def seal(state: dict) -> dict:
+    """A copy of checkpoint ``state`` stamped with the current version and its weights' checksums."""
+    sums = {key: weights_digest(state[key]) for key in _WEIGHT_KEYS if isinstance(state.get(key), dict)}
+    return {**state, "version": VERSION, "checksums": sums}
+
+
+def _verify(path: Path, state: dict) -> None:
+    """Refuse weights that differ from their checksum; warn once about a version-1 file (no checksums)."""
+    if state.get("version") == 1:
+        if str(path) not in _WARNED_UNVERIFIED:
+            _WARNED_UNVERIFIED.add(str(path))
+            print(f"warning: {path} is a version-1 checkpoint without weight checksums, so it loads unverified "
+                  "(checkpoints written from now on carry them)", file=sys.stderr, flush=True)
+        return
+    sums = state.get("checksums")
+    if not isinstance(sums, dict) or "model" not in sums:
+        raise DamagedCheckpoint(f"{path}: the weights have no checksum (the file is damaged or was edited)")
+    for key in _WEIGHT_KEYS:
+        if key in sums or isinstance(state.get(key), dict):
+            if not isinstance(state.get(key), dict) or weights_digest(state[key]) != sums.get(key):
+                raise DamagedCheckpoint(f"{path}: the weights do not match their checksum "
+                                        "(the file is damaged or was edited)")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -46,8 +115,14 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` that never leaves a partial file at ``path``."""
+    """``torch.save`` that never leaves a partial file at ``path``.
+
+    A wavegen checkpoint dict is :func:`seal`-ed on the way out, so every writer
+    (training, schedule search, distillation, export) stores current checksums.
+    """
     path = Path(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        obj = seal(obj)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -94,6 +169,11 @@ def save_checkpoint(folder: str | os.PathLike, state: dict, step: int, keep: int
     return step_path
 
 
+def _a(family) -> str:
+    """``'wavenet'`` -> "a 'wavenet'", ``'autoencoder'`` -> "an 'autoencoder'"."""
+    return f"{'an' if str(family)[:1].lower() in 'aeiou' else 'a'} {family!r}"
+
+
 def _read(path: Path) -> dict:
     if not path.exists():
         raise WavegenError(f"checkpoint not found: {path}")
@@ -102,17 +182,33 @@ def _read(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = " ".join(str(exc).split())[:120]
-        raise UnreadableCheckpoint(
-            f"{path} is not a readable wavegen checkpoint ({type(exc).__name__}: {reason})"
-        ) from None
+        raise UnreadableCheckpoint(_why_unreadable(path, exc)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise WavegenError(f"{path} is not a wavegen checkpoint")
-    if state.get("version") != VERSION:
-        raise WavegenError(
-            f"{path} has checkpoint format version {state.get('version')}; this wavegen reads version {VERSION}"
-        )
+    if state.get("version") not in READABLE_VERSIONS:
+        raise WavegenError(f"{path} has checkpoint format version {state.get('version')}; this wavegen reads "
+                           f"versions {', '.join(map(str, READABLE_VERSIONS))} (a newer wavegen wrote it?)")
+    if not isinstance(state.get("model"), dict):
+        raise WavegenError(f"{path} is not a usable wavegen checkpoint: it holds no model weights")
+    _verify(path, state)
     return state
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """One whole sentence for a file ``torch.load`` refused (its own messages run on, or are a bare KeyError)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return f"{path} cannot be read ({err.strerror or type(err).__name__})"
+    if not head:
+        return f"{path} is not a readable wavegen checkpoint: the file is empty"
+    if head.startswith(b"PK"):  # a zip archive, torch.save's format since PyTorch 1.6
+        if "weights only" in str(exc).lower():
+            return (f"{path} is not a readable wavegen checkpoint: it holds Python objects besides tensors "
+                    "and plain containers")
+        return f"{path} is not a readable wavegen checkpoint: the file is damaged or cut short"
+    return f"{path} is not a readable wavegen checkpoint: it is not a PyTorch file (text or another format?)"
 
 
 def load_checkpoint(
@@ -128,7 +224,7 @@ def load_checkpoint(
     families = (family,) if isinstance(family, str) else family
     if families and state.get("family") not in families:
         raise WavegenError(
-            f"{path} holds a {state.get('family')!r} model; this command needs {' or '.join(map(repr, families))}"
+            f"{path} holds {_a(state.get('family'))} model; this command needs {' or '.join(map(repr, families))}"
         )
     if audio is not None:
         stored = state.get("audio", {})
@@ -144,7 +240,7 @@ def latest_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
     Tries the step files newest first, then ``last.pt``. A step file is complete
     before ``last.pt`` is pointed at it, so after a kill between the two the step
     file is the newer state. A file that does not load (cut short, damaged) is
-    skipped, so it never blocks a resume; one that loads but is another format or
+    skipped with a warning line, so it never blocks a resume; one that loads but is another format or
     version raises, rather than being silently trained over.
     """
     folder = Path(folder)
@@ -157,8 +253,9 @@ def latest_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
         try:
             _read(path)
             return path
-        except UnreadableCheckpoint:
-            continue
+        except UnreadableCheckpoint as exc:
+            # Said out loud: a resume that quietly goes back some steps looks like lost work.
+            print(f"warning: {exc}; trying an older checkpoint", file=sys.stderr, flush=True)
     return None
 
 

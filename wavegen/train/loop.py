@@ -6,6 +6,11 @@ bf16 autocast on GPU for the families that allow it, EMA weights, validation,
 media logging, non-finite loss guarding, atomic resumable checkpoints and
 distributed data parallelism.
 
+SIGINT and SIGTERM stop a run cleanly: the step in progress finishes, every rank
+agrees to stop at that step, rank 0 saves it and :class:`Interrupted` is raised
+(``wavegen train`` turns it into one line and exit status 130 / 143). One process
+at a time may train in a run directory (a ``flock``, see :mod:`wavegen.locking`).
+
 Resuming is exact: batches are a pure function of (seed, step, rank) and the
 checkpoint holds every RNG state, so a stopped and resumed run ends with the
 same weights as an uninterrupted one.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Optional
@@ -27,6 +33,7 @@ from wavegen.errors import WavegenError
 from wavegen.train import distributed as D
 from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from wavegen.train.ema import EMA
+from wavegen.train.stopping import Interrupted, StopRequests
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float):
@@ -168,7 +175,8 @@ class Trainer:
         self.info = D.init_distributed(tc.device)
         if tc.get("threads", 0):
             torch.set_num_threads(int(tc.threads))
-        elif self.info.enabled and self.info.device.type == "cpu":
+        elif self.info.device.type == "cpu" and (self.info.enabled or not os.environ.get("OMP_NUM_THREADS")):
+            # The usable cores, split between this node's ranks (torchrun's OMP_NUM_THREADS=1 is not a user's choice).
             torch.set_num_threads(D.cpu_threads_per_rank(self.info))  # torchrun's default is 1 thread
         if tc.get("deterministic", False):
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS refuses determinism without it
@@ -193,6 +201,7 @@ class Trainer:
         self.step = 0
         self.nonfinite_total = 0
         self.extra: dict = {}
+        self._saved_step: Optional[int] = None  # the step of the newest checkpoint on disk
         # Every rank checks (reads only), so a refusal stops all of them with the same message.
         _check_run_dir(self.run_dir, self.cfg_container)
         self._rng_restored = False
@@ -239,6 +248,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
+        self._saved_step = self.step
         self.nonfinite_total = int(state.get("extra", {}).get("nonfinite_total", 0))
         self.extra = dict(state.get("extra", {}))
         rng = state.get("rng", {})
@@ -277,7 +287,33 @@ class Trainer:
                 "config": self.cfg_container,
             }
             save_checkpoint(self.ckpt_dir, state, self.step, keep=int(self.cfg.train.keep_checkpoints))
+        self._saved_step = self.step
         D.barrier(self.info)
+
+    def _lock_run_dir(self):
+        """Rank 0 takes the run directory's lock; a refusal is raised on every rank (none may hang)."""
+        from wavegen.locking import FolderLock
+
+        lock, refusal = None, None
+        if self.info.is_main:
+            try:
+                lock = FolderLock(self.run_dir, "train.run_dir").acquire()
+            except WavegenError as exc:
+                refusal = str(exc)
+        refusals = [r for r in D.gather_objects(self.info, refusal) if r]
+        if refusals:
+            if lock is not None:
+                lock.release()
+            raise WavegenError(refusals[0])
+        return lock
+
+    def _stop_if_asked(self, stop: StopRequests) -> None:
+        """Between steps: if any rank got SIGINT/SIGTERM, save this step (unless saved) and stop every rank."""
+        if not D.any_rank(self.info, stop.requested):  # one tiny all-reduce per step under DDP
+            return
+        if self._saved_step != self.step:
+            self.save()
+        raise Interrupted(stop.signum or signal.SIGTERM, self.step, self.ckpt_dir / f"step_{self.step:08d}.pt")
 
     # ------------------------------------------------------------------ evaluation
 
@@ -332,6 +368,16 @@ class Trainer:
                 **{k: float(v) for k, v in metrics.items()}}
 
     def run(self) -> dict:
+        """Train to ``train.steps`` (or ``stop_at_step``); raises :class:`Interrupted` on SIGINT/SIGTERM."""
+        lock = self._lock_run_dir()
+        try:
+            with StopRequests() as stop:
+                return self._run(stop)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, stop: StopRequests) -> dict:
         from wavegen.train.loggers import build_logger
 
         tc = self.cfg.train
@@ -363,6 +409,7 @@ class Trainer:
 
         try:
             while self.step < stop_at:
+                self._stop_if_asked(stop)
                 batch = self._batch(self.step)
                 metrics = self.train_step(batch)
                 self.step += 1

@@ -1,0 +1,298 @@
+"""The Python API: ``wavegen.load`` and one object per model family.
+
+::
+
+    import wavegen
+
+    vocoder = wavegen.load("piano-16k")                      # a shipped model, or a checkpoint path
+    audio = vocoder.vocode(vocoder.mel(piano))               # Tensor[T] -> Tensor[n_mels, F] -> Tensor[T']
+
+Each object owns its weights (EMA unless ``use_ema=False``), its audio config
+and its device. The methods are thin wrappers over the functions the CLI uses
+(:func:`wavegen.diffusion.samplers.vocode`, :func:`wavegen.generate.sampling.generate_tokens`,
+the autoencoder's ``encode`` / ``decode_stream``), so the API and ``wavegen
+vocode`` / ``sample`` / ``encode`` / ``decode`` give the same audio for the same seed.
+See docs/api.md for shape-annotated examples.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import torch
+from torch import Tensor
+
+from wavegen.errors import WavegenError
+
+# ``progress``: None/False (silent), True (a bar on stderr), or a callable ``progress(done, total)``.
+Progress = Union[None, bool, Callable[[int, int], None]]
+
+# Checkpoint keys that are weights or training state; the rest is what ``Model.info`` keeps.
+_HEAVY_KEYS = ("model", "ema", "optimizer", "scheduler", "rng")
+
+
+class _Reporter:
+    """Turns ``progress`` into ``update(n)`` / ``close()`` calls, counting up to ``total``."""
+
+    def __init__(self, progress: Progress, total: int, desc: str, unit: str):
+        self.done, self.total, self.bar, self.callback = 0, total, None, None
+        if progress is True:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=True, dynamic_ncols=True)
+        elif callable(progress):
+            self.callback = progress
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _device(device) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    from wavegen.train.checkpoint import _usable_device
+
+    return _usable_device(device)
+
+
+class Model:
+    """What every loaded model has: ``module`` (the ``nn.Module``), ``audio``, ``device``,
+    ``family``, ``sampling`` (defaults), ``source`` and ``card`` (a shipped model's card text)."""
+
+    family = ""
+
+    def __init__(self, module: torch.nn.Module, info: dict, source: str, sampling: dict, card: Optional[str]):
+        from wavegen.audio.dsp import AudioConfig
+
+        self.module = module
+        self.info = info  # the checkpoint without its weights: model_config, audio, extra, step
+        self.audio = AudioConfig.from_mapping(info["audio"])
+        self.source = source
+        self.sampling = dict(sampling)
+        self.card = card
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @property
+    def sample_rate(self) -> int:
+        return self.audio.sample_rate
+
+    def to(self, device) -> "Model":
+        """Move the weights to ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``auto``); returns self."""
+        self.module.to(_device(device))
+        return self
+
+    def __repr__(self) -> str:
+        params = sum(p.numel() for p in self.module.parameters())
+        return (f"<wavegen {type(self).__name__} from {self.source}: {params / 1e6:.2f}M parameters, "
+                f"{self.audio.sample_rate} Hz, {self.device}>")
+
+    def _default(self, value, key: str, fallback):
+        return value if value is not None else self.sampling.get(key, fallback)
+
+
+def _check_temperature(temperature: float) -> float:
+    if not temperature >= 0:  # also refuses nan
+        raise WavegenError(f"temperature must not be negative, got {temperature}")
+    return float(temperature)
+
+
+class Vocoder(Model):
+    """A diffusion vocoder: log-mel spectrogram -> waveform."""
+
+    family = "vocoder"
+
+    def mel(self, audio: Tensor) -> Tensor:
+        """Tensor[T] (or [B, T]) in [-1, 1] at ``sample_rate`` -> natural-log mel Tensor[n_mels, T // hop + 1]
+        (or [B, n_mels, F]): exactly the front-end the vocoder was trained on."""
+        from wavegen.audio.dsp import mel_spectrogram
+
+        return mel_spectrogram(audio.float().cpu(), self.audio)
+
+    def vocode(self, mel: Tensor, steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
+               progress: Progress = None, chunk_frames: int = 512, overlap_frames: int = 32) -> Tensor:
+        """Log-mel Tensor[n_mels, F] (or [B, n_mels, F]) -> audio Tensor[(F-1)·hop] (or [B, (F-1)·hop]) on the CPU.
+
+        steps: diffusion steps; None uses the checkpoint's stored (searched or distilled)
+        schedule of ``sampling["steps"]`` steps. generator: seeds the noise (a CPU
+        ``torch.Generator``); the same seed gives the same audio as ``wavegen vocode --seed``.
+        """
+        from wavegen.diffusion import samplers
+        from wavegen.models.vocoder.checkpoint import stored_schedule
+
+        if mel.dim() not in (2, 3) or mel.shape[-2] != self.audio.n_mels:
+            raise WavegenError(f"mel must be Tensor[{self.audio.n_mels}, F] or Tensor[B, {self.audio.n_mels}, F], "
+                               f"got shape {tuple(mel.shape)}")
+        steps = self._default(steps, "steps", None)
+        if steps is not None and int(steps) < 1:
+            raise WavegenError(f"steps must be at least 1, got {steps}")
+        schedule = stored_schedule(self.info, None if steps is None else int(steps))
+        batched = mel if mel.dim() == 3 else mel[None]
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)  # the CLI's default seed: the same audio as `wavegen vocode`
+        if not progress:
+            audio = samplers.vocode(self.module, batched, schedule, generator, chunk_frames, overlap_frames).float()
+        else:  # the same chunks, drawn one at a time so each can be reported
+            report = _Reporter(progress, max(batched.shape[-1] - 1, 0) * self.audio.hop_length, "vocode", "smp")
+            pieces = []
+            try:
+                for piece in samplers.vocode_stream(self.module, batched, schedule, generator, chunk_frames,
+                                                    overlap_frames):
+                    pieces.append(piece.float().cpu())
+                    report.update(piece.shape[-1])
+            finally:
+                report.close()
+            audio = torch.cat(pieces, dim=1) if pieces else torch.zeros(batched.shape[0], 0)
+        audio = audio.cpu()
+        return audio if mel.dim() == 3 else audio[0]
+
+
+class WaveNet(Model):
+    """An unconditional (or globally conditioned) WaveNet over μ-law samples."""
+
+    family = "wavenet"
+
+    @torch.no_grad()
+    def generate(self, seconds: float, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
+                 generator: Optional[torch.Generator] = None, batch: int = 1, global_id: Optional[int] = None,
+                 backend: str = "auto", chunk: int = 4000, progress: Progress = None) -> Tensor:
+        """``seconds`` of new audio -> Tensor[round(seconds · sample_rate)] (or [B, ...] when ``batch`` > 1).
+
+        prompt: Tensor[P] audio at ``sample_rate`` fed first; the result is only what follows it.
+        temperature: 0 is greedy; default ``sampling["temperature"]`` (1.0).
+        """
+        from wavegen.commands import check_backend
+        from wavegen.generate.sampling import generate_tokens
+
+        if not 0 < seconds < float("inf"):
+            raise WavegenError(f"seconds must be a positive number, got {seconds}")
+        if batch < 1:
+            raise WavegenError(f"batch must be at least 1, got {batch}")
+        temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
+        check_backend(backend)
+        net, device = self.module, self.device
+        gids = None
+        if net.cfg.global_classes:
+            gid = 0 if global_id is None else int(global_id)
+            if not 0 <= gid < net.cfg.global_classes:
+                raise WavegenError(f"global_id must be in [0, {net.cfg.global_classes}), got {gid}")
+            gids = torch.full((batch,), gid, dtype=torch.long, device=device)
+        prompt_tokens = None
+        if prompt is not None:
+            if prompt.dim() != 1:
+                raise WavegenError(f"prompt must be mono audio Tensor[P], got shape {tuple(prompt.shape)}")
+            prompt_tokens = net.head.encode(prompt.float()).to(device)[None].repeat(batch, 1)
+        total = int(round(seconds * self.audio.sample_rate))
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        report = _Reporter(progress, total, "generate", "smp")
+        pieces = []
+        try:
+            for tokens in generate_tokens(net, total, batch_size=batch, global_ids=gids, prompt_tokens=prompt_tokens,
+                                          temperature=temperature, generator=generator, chunk_size=chunk,
+                                          backend=backend):
+                pieces.append(net.head.decode(tokens).float().cpu())
+                report.update(tokens.shape[1])
+        finally:
+            report.close()
+        audio = torch.cat(pieces, dim=1)
+        return audio if batch > 1 else audio[0]
+
+
+class Autoencoder(Model):
+    """A WaveNet autoencoder: audio <-> scalar-quantised code indices."""
+
+    family = "autoencoder"
+
+    @property
+    def hop(self) -> int:
+        """Audio samples per code frame."""
+        return self.module.hop
+
+    @torch.no_grad()
+    def encode(self, audio: Tensor, chunk_frames: int = 4096) -> Tensor:
+        """Tensor[T] (or [B, T]) in [-1, 1] -> code indices LongTensor[C, ceil(T / hop)] (or [B, C, F]) on the CPU."""
+        if audio.dim() not in (1, 2):
+            raise WavegenError(f"audio must be Tensor[T] or Tensor[B, T], got shape {tuple(audio.shape)}")
+        return self.module.encode(audio.to(self.device), chunk_frames=chunk_frames).cpu()
+
+    @torch.no_grad()
+    def decode(self, codes: Tensor, num_samples: Optional[int] = None, temperature: Optional[float] = None,
+               generator: Optional[torch.Generator] = None, backend: str = "auto", chunk: int = 4000,
+               progress: Progress = None) -> Tensor:
+        """Code indices LongTensor[C, F] (or [B, C, F]) -> audio Tensor[num_samples] (or [B, num_samples]).
+
+        The WaveNet decoder samples the audio: ``temperature`` 0 is greedy. ``num_samples``
+        defaults to F · hop (pass the encoded audio's length to get it back exactly).
+        """
+        from wavegen.commands import check_backend
+
+        if codes.dim() not in (2, 3):
+            raise WavegenError(f"codes must be LongTensor[C, F] or [B, C, F], got shape {tuple(codes.shape)}")
+        temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
+        check_backend(backend)
+        batched = (codes if codes.dim() == 3 else codes[None]).to(self.device)
+        total = batched.shape[-1] * self.hop if num_samples is None else int(num_samples)
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        report = _Reporter(progress, total, "decode", "smp")
+        pieces = []
+        try:
+            for piece in self.module.decode_stream(batched, total, temperature=temperature, generator=generator,
+                                                   chunk_size=chunk, backend=backend):
+                pieces.append(piece.float().cpu())
+                report.update(piece.shape[1])
+        except ValueError as exc:  # codes out of range, num_samples beyond the frames
+            raise WavegenError(str(exc)) from None
+        finally:
+            report.close()
+        audio = torch.cat(pieces, dim=1)
+        return audio if codes.dim() == 3 else audio[0]
+
+
+_CLASSES = {cls.family: cls for cls in (Vocoder, WaveNet, Autoencoder)}
+
+
+def _looks_like_a_path(text: str) -> bool:
+    return os.sep in text or "/" in text or text.endswith((".pt", ".pth", ".ckpt"))
+
+
+def load(path_or_name: str | os.PathLike, device="cpu", use_ema: bool = True,
+         root: Optional[str | os.PathLike] = None) -> Model:
+    """A checkpoint file or a shipped model's name -> :class:`Vocoder`, :class:`WaveNet` or :class:`Autoencoder`.
+
+    device: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``. use_ema: the EMA weights (a
+    shipped model has only those). root: another registry folder (see :mod:`wavegen.pretrained`).
+    """
+    from wavegen import pretrained
+    from wavegen.train.checkpoint import load_model
+
+    dev = _device(device)
+    text = os.fspath(path_or_name)
+    if Path(text).exists() or _looks_like_a_path(text):
+        module, ckpt = load_model(text, family=tuple(_CLASSES), use_ema=use_ema, device=dev)
+        return _wrap(module, ckpt, text, {}, None)
+    with pretrained.shipped_file(text, root) as (path, entry):
+        module, ckpt = load_model(path, family=tuple(_CLASSES), device=dev)
+    return _wrap(module, ckpt, text, entry.get("sampling") or {}, pretrained.card(text, root))
+
+
+def _wrap(module, ckpt: dict, source: str, sampling: dict, card: Optional[str]) -> Model:
+    info = {k: v for k, v in ckpt.items() if k not in _HEAVY_KEYS}
+    if not sampling and ckpt["family"] == "vocoder":
+        from wavegen.models.vocoder.checkpoint import vocoder_extra
+
+        sampling = {"steps": int(vocoder_extra(ckpt).get("default_steps", 6))}
+    return _CLASSES[ckpt["family"]](module, info, source, sampling, card)
