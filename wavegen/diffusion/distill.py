@@ -1,16 +1,16 @@
-"""Few-step students distilled from a trained diffusion vocoder.
+"""Few-step students trained from a diffusion vocoder, against the ground truth and its teacher.
 
-Direct regression onto the teacher's output: for a batch of training mels and a
-shared starting noise, the teacher runs its multi-step schedule (no gradients)
-and the student, initialised from the teacher's weights, runs a 1- or 2-step
-schedule from the *same* start noise (see :mod:`wavegen.diffusion.noise`). The
-student is trained to make its output match the teacher's:
+For a batch of training clips and a shared starting noise, the student (initialised
+from the teacher's weights) runs its 1- or 2-step schedule differentiably and is
+scored on what it outputs:
 
-    loss = |student - teacher|₁ + MR-STFT(teacher, student)
+    loss = truth_weight · MR-STFT(clip, student) + teacher_weight · MR-STFT(teacher, student)
 
-The teacher adds fresh noise between its steps, which the student cannot see,
-so the waveform L1 alone would pull the student towards a blurred average; the
-multi-resolution STFT term (phase-free) keeps the spectral detail.
+The ground-truth term is what matters (a student regressed onto its teacher alone can
+never beat it); the teacher term, the teacher's multi-step output from the *same*
+start noise (:mod:`wavegen.diffusion.noise`), steadies the first iterations. Both are
+phase-free: the teacher adds fresh noise between its steps, which the student cannot
+see, so a waveform loss would pull it towards a blurred average.
 """
 
 from __future__ import annotations
@@ -36,20 +36,24 @@ class DistillSettings:
     iterations: int = 300
     lr: float = 1e-4
     grad_clip: float = 1.0
-    stft_weight: float = 1.0
+    truth_weight: float = 1.0
+    teacher_weight: float = 0.5
+    eta: float = 1.0
     seed: int = 0
 
 
-def distillation_loss(student, teacher, log_mel: Tensor, student_schedule: NoiseSchedule,
-                      teacher_schedule: NoiseSchedule, seed: int, stft_weight: float = 1.0) -> Tensor:
-    """Scalar loss for one batch of mels Tensor[B, n_mels, F] (gradients flow into ``student`` only)."""
+def distillation_loss(student, teacher, audio: Tensor, log_mel: Tensor, student_schedule: NoiseSchedule,
+                      teacher_schedule: NoiseSchedule, seed: int, truth_weight: float = 1.0,
+                      teacher_weight: float = 0.5, eta: float = 1.0) -> Tensor:
+    """Scalar loss for clips Tensor[B, F·hop] and their mels Tensor[B, n_mels, F] (gradients reach ``student`` only)."""
     batch = log_mel.shape[0]
-    with torch.no_grad():
-        target = reverse_process(teacher, log_mel, teacher_schedule, PositionalNoise(seed, batch, log_mel.device))
-    output = reverse_process(student, log_mel, student_schedule, PositionalNoise(seed, batch, log_mel.device))
-    loss = (output - target).abs().mean()
-    if stft_weight:
-        loss = loss + stft_weight * multi_resolution_stft_distance(target, output)
+    output = reverse_process(student, log_mel, student_schedule, PositionalNoise(seed, batch, log_mel.device), eta=eta)
+    loss = truth_weight * multi_resolution_stft_distance(audio, output)
+    if teacher_weight:
+        with torch.no_grad():
+            target = reverse_process(teacher, log_mel, teacher_schedule,
+                                     PositionalNoise(seed, batch, log_mel.device), eta=eta)
+        loss = loss + teacher_weight * multi_resolution_stft_distance(target, output)
     return loss
 
 
@@ -64,7 +68,7 @@ def distill(
 ):
     """Train and return a student (a copy of ``teacher``) for ``student_schedule``.
 
-    batches: yields training audio Tensor[B, T]; only their mels are used.
+    batches: yields training audio Tensor[B, T].
     Returns (student in eval mode, list of per-iteration losses).
     """
     teacher = teacher.eval()
@@ -78,9 +82,10 @@ def distill(
     t0 = time.perf_counter()
     for it in range(settings.iterations):
         audio = next(batches)
-        _, log_mel = aligned_pair(audio, audio_cfg)
-        loss = distillation_loss(student, teacher, log_mel, student_schedule, teacher_schedule,
-                                 seed=settings.seed * 1_000_003 + it, stft_weight=settings.stft_weight)
+        audio, log_mel = aligned_pair(audio, audio_cfg)
+        loss = distillation_loss(student, teacher, audio, log_mel, student_schedule, teacher_schedule,
+                                 seed=settings.seed * 1_000_003 + it, truth_weight=settings.truth_weight,
+                                 teacher_weight=settings.teacher_weight, eta=settings.eta)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), settings.grad_clip)
