@@ -157,3 +157,17 @@ def test_max_minutes_ends_the_run_validated_and_checkpointed(tmp_path, clock):
     assert len(val) == 1 and val[0]["step"] == 1 and val[0]["train_minutes"] > 0
     with pytest.raises(WavegenError, match="minutes_clock"):
         Trainer(compose(DEBUG + [f"train.run_dir={tmp_path / 'bad'}", "train.minutes_clock=gpu"]))
+
+
+def test_input_noise_perturbs_what_the_network_reads_in_training_only():
+    from wavegen.tasks.wavenet import WaveNetTask
+
+    task = WaveNetTask(compose(DEBUG + ["+train.input_noise=0.05"]))
+    batch = {"audio": 0.3 * torch.sin(torch.arange(2 * 256).reshape(2, 256) * 0.05)}
+    clean = task.nll(task.model, batch)
+    torch.manual_seed(0)
+    noisy, _ = task.loss(task.model, batch)
+    assert abs(float(noisy) - float(clean)) > 1e-4
+    assert task.validate(task.model, [batch])["val_loss"] == pytest.approx(float(clean), abs=1e-6)
+    with pytest.raises(WavegenError, match="input_noise"):
+        WaveNetTask(compose(DEBUG + ["+train.input_noise=-1"]))
