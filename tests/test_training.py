@@ -167,7 +167,7 @@ def test_input_noise_perturbs_what_the_network_reads_in_training_only():
     clean = task.nll(task.model, batch)
     torch.manual_seed(0)
     noisy, _ = task.loss(task.model, batch)
-    assert abs(float(noisy) - float(clean)) > 1e-4
-    assert task.validate(task.model, [batch])["val_loss"] == pytest.approx(float(clean), abs=1e-6)
+    assert abs(noisy.item() - clean.item()) > 1e-4
+    assert task.validate(task.model, [batch])["val_loss"] == pytest.approx(clean.item(), abs=1e-6)
     with pytest.raises(WavegenError, match="input_noise"):
         WaveNetTask(compose(DEBUG + ["+train.input_noise=-1"]))
