@@ -139,8 +139,18 @@ def slow_reference_bits(audio: np.ndarray, order: int, window: int, refit: int) 
             c = int(target[n])
             hi = 1.0 if c == mu else expit((edge(c + 0.5) - predict(n)) / scale)
             lo = 0.0 if c == 0 else expit((edge(c - 0.5) - predict(n)) / scale)
-            bits[n] = -math.log2(hi - lo)
+            bits[n] = -math.log2((1 - lpc.UNIFORM_SHARE) * (hi - lo) + lpc.UNIFORM_SHARE / classes)
     return bits
+
+
+def test_an_onset_after_near_silence_costs_bounded_bits():
+    """A fit on a faint hum is a very narrow logistic; the loud note after it must not cost thousands of bits."""
+    t = torch.arange(4096) / 16000
+    audio = 1e-4 * torch.sin(2 * math.pi * 50 * t)
+    audio[2048:] += 0.5 * torch.sin(2 * math.pi * 440 * t[2048:])
+    bits = LPCBaseline().nll_bits(audio, "mulaw")[0]
+    assert bits.max() <= -math.log2(lpc.UNIFORM_SHARE / 256) + 1e-6
+    assert bits[2048:2100].mean() > 10  # the onset itself is expensive, as it should be
 
 
 def test_matches_a_slow_reference_on_a_short_clip():

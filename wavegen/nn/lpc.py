@@ -23,7 +23,8 @@ Two users:
 - :func:`lpc_nll_bits`: a classical baseline's negative log-likelihood in the
   WaveNet's own units (bits per sample under its quantisation). The residual
   ``x[n] - pred[n]`` is modelled by a logistic whose scale is fitted on the same past
-  window's residuals, and its mass is integrated over each quantisation bin.
+  window's residuals, and its mass is integrated over each quantisation bin (mixed with a
+  0.1 % uniform share over the bins, a guard against onsets after silence).
 """
 
 from __future__ import annotations
@@ -207,6 +208,11 @@ def logistic_scale(residual_rms: Tensor) -> Tensor:
 
 MIN_SCALE = 1e-5  # a residual never gets a narrower logistic than this
 COLD_SCALE = 0.1  # the first block, with no past to fit on: a broad logistic around 0
+# A share of the probability spread evenly over every bin. A fit on near-silence is a very narrow
+# logistic, and the onset after it (which no backward-adaptive fit can foresee) would cost thousands
+# of bits per sample under the logistic's exponential tails; with this share it costs at most
+# -log2(UNIFORM_SHARE / bins) (18 bits for μ-law 256), and anything else at most 0.0015 bits more.
+UNIFORM_SHARE = 1e-3
 
 
 @dataclass
@@ -257,6 +263,7 @@ class LPCBaseline:
         if audio.dim() == 1:
             audio = audio[None]
         audio = audio.detach().float().clamp(-1, 1)
+        bins = classes if quantisation == "mulaw" else 2**bits
         if quantisation == "mulaw":
             from wavegen.audio.dsp import mu_law_decode, mu_law_encode
 
@@ -274,7 +281,10 @@ class LPCBaseline:
         else:
             raise ValueError(f"quantisation must be 'mulaw' or 'mol', not {quantisation!r}")
         mean, scale = self.predictive(signal)
-        return -_log_logistic_mass(lo, hi, mean, scale) / math.log(2)
+        log_mass = _log_logistic_mass(lo, hi, mean, scale)
+        log_prob = torch.logaddexp(log_mass + math.log1p(-UNIFORM_SHARE),
+                                   torch.full_like(log_mass, math.log(UNIFORM_SHARE / bins)))
+        return -log_prob / math.log(2)
 
 
 def lpc_nll_bits(audio: Tensor, quantisation: str = "mulaw", order: int = DEFAULT_ORDER,
