@@ -142,3 +142,32 @@ def test_wandb_logger_runs_disabled_in_tests(tmp_path, monkeypatch):
     result = train(compose(DEBUG + [f"train.run_dir={run}", "logger=wandb", "logger.mode=disabled",
                                     "train.media_seconds=0.05"]))
     assert result["step"] == 6 and (run / "metrics.jsonl").exists()
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_max_minutes_ends_the_run_validated_and_checkpointed(tmp_path, clock):
+    run = tmp_path / "run"
+    # A budget every step exceeds: the run stops after its first step although 1000 are scheduled.
+    result = train(compose(DEBUG + [f"train.run_dir={run}", "train.steps=1000", "train.max_minutes=1e-9",
+                                    f"train.minutes_clock={clock}"]))
+    assert result["step"] == 1
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 1
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_loss" in r]
+    assert len(val) == 1 and val[0]["step"] == 1 and val[0]["train_minutes"] > 0
+    with pytest.raises(WavegenError, match="minutes_clock"):
+        Trainer(compose(DEBUG + [f"train.run_dir={tmp_path / 'bad'}", "train.minutes_clock=gpu"]))
+
+
+def test_input_noise_perturbs_what_the_network_reads_in_training_only():
+    from wavegen.tasks.wavenet import WaveNetTask
+
+    task = WaveNetTask(compose(DEBUG + ["+train.input_noise=0.05"]))
+    batch = {"audio": 0.3 * torch.sin(torch.arange(2 * 256).reshape(2, 256) * 0.05)}
+    clean = task.nll(task.model, batch)
+    torch.manual_seed(0)
+    noisy, _ = task.loss(task.model, batch)
+    assert abs(noisy.item() - clean.item()) > 1e-4
+    assert task.validate(task.model, [batch])["val_loss"] == pytest.approx(clean.item(), abs=1e-6)
+    with pytest.raises(WavegenError, match="input_noise"):
+        WaveNetTask(compose(DEBUG + ["+train.input_noise=-1"]))

@@ -11,7 +11,10 @@
 - :func:`chroma_entropy`: entropy of the frame-normalised chroma, in bits (12 equal
   pitch classes: log2 12 ≈ 3.58);
 - :func:`real_time_factor` / :func:`measure_real_time_factor`: seconds of compute per
-  second of audio (below 1 is faster than real time).
+  second of audio (below 1 is faster than real time);
+- :func:`rms_dbfs`: a clip's RMS level in dBFS;
+- :func:`copies_prompt`: the largest normalised cross-correlation of any window of a
+  continuation against its prompt (>= 0.9: the continuation copies the prompt).
 
 The distances take Tensor[T] or Tensor[B, T] clips of equal length and are
 differentiable, so training can use them as losses. These are the only definitions:
@@ -149,3 +152,58 @@ def measure_real_time_factor(fn: Callable[[], Tensor], num_samples: int, sample_
         times.append(time.perf_counter() - t0)
     times.sort()
     return real_time_factor(times[len(times) // 2], num_samples, sample_rate)
+
+
+def rms_dbfs(audio: Tensor) -> float:
+    """Root-mean-square level in dB relative to full scale (a full-scale square wave is 0 dBFS).
+
+    Tensor[T] -> float; digital silence returns -200 (a finite floor, so it fits in JSON).
+    """
+    audio = audio.detach().double().reshape(-1).cpu()
+    if audio.numel() == 0:
+        return -200.0
+    rms = float(audio.pow(2).mean().sqrt())
+    return max(20.0 * float(np.log10(rms)) if rms > 0 else -200.0, -200.0)
+
+
+COPY_THRESHOLD = 0.9  # copies_prompt at or above this: the continuation repeats its prompt
+
+
+def copies_prompt(continuation: Tensor, prompt: Tensor, sample_rate: int, window_s: float = 0.25,
+                  hop_s: float | None = None, silence_rms: float = 1e-4) -> float:
+    """How closely the continuation repeats its prompt: Tensor[T], Tensor[P] -> float in [0, 1].
+
+    Every ``window_s`` window of the continuation (hop ``hop_s``, default a quarter
+    window) is compared with the prompt at every offset by normalised cross-correlation
+    ``Σ w·x / (‖w‖·‖x_τ‖)`` (no mean removal; a gain change does not matter), computed
+    with FFTs. Returns the largest value over windows and offsets; ``>= 0.9``
+    (:data:`COPY_THRESHOLD`) means copying. Windows quieter than ``silence_rms`` are
+    skipped (silence matches anything); 0.0 if no window is left or the prompt is
+    shorter than a window.
+    """
+    x = prompt.detach().double().reshape(-1).cpu()
+    y = continuation.detach().double().reshape(-1).cpu()
+    n = int(round(window_s * sample_rate))
+    hop = max(1, int(round((hop_s if hop_s is not None else window_s / 4) * sample_rate)))
+    if n < 1 or x.numel() < n or y.numel() < n:
+        return 0.0
+    windows = y.unfold(0, n, hop)  # [K, n]
+    loud = windows.pow(2).mean(dim=1).sqrt() >= silence_rms
+    windows = windows[loud]
+    if windows.shape[0] == 0:
+        return 0.0
+    size = 1 << (x.numel() + n - 1).bit_length()
+    spectrum = torch.fft.rfft(x, size)
+    offsets = x.numel() - n + 1
+    # ‖x_τ‖ for every offset from a running sum of squares.
+    energy = torch.cat([x.new_zeros(1), x.pow(2).cumsum(0)])
+    norms = (energy[n:] - energy[:-n]).clamp_min(0).sqrt()[:offsets]
+    best = 0.0
+    for chunk in windows.split(64):  # bounded memory for long continuations
+        # Correlation c[τ] = Σ_i w[i] x[τ + i]: the spectrum of x times the conjugate spectrum of w.
+        corr = torch.fft.irfft(spectrum * torch.fft.rfft(chunk, size).conj(), size)[:, :offsets]
+        scores = corr / (chunk.norm(dim=1, keepdim=True) * norms.clamp_min(_EPS))
+        # Where the prompt is near-silent the ratio is meaningless: require comparable energy.
+        scores = torch.where(norms >= silence_rms * n**0.5, scores, torch.zeros_like(scores))
+        best = max(best, float(scores.max()))
+    return min(max(best, 0.0), 1.0)

@@ -733,3 +733,33 @@ def snapshot(*roots: Path) -> dict[str, tuple]:
             else:
                 state[str(path)] = ("file", st.st_size, st.st_mtime_ns, path.read_bytes())
     return state
+
+
+# ============================================================================= sampling controls, tonality
+
+
+@case("sample")
+def sample_top_p_out_of_range(ws):
+    return _sample(ws, "--top-p", "1.5"), ["--top-p", "(0, 1]", "1.5"]
+
+
+@case("sample")
+def sample_mixture_temperature_for_a_categorical_model(ws):
+    return _sample(ws, "--mixture-temperature", "0.5"), ["mixture temperature", "categorical"]
+
+
+@case("eval")
+def tonality_file_missing(ws):
+    return ["eval", "tonality", str(ws / "take.wav")], ["audio file not found", "take.wav"]
+
+
+@case("eval")
+def tonality_corrupt_prompt(ws):
+    return (["eval", "tonality", str(ws.shared.wav), "--prompt", str(F.corrupt_wav(ws / "prompt.wav"))],
+            ["cannot decode audio file", "prompt.wav"])
+
+
+@case("eval")
+def output_exists_tonality_json(ws):
+    out = ws.existing("tonality.json", b"{}\n")
+    return (["eval", "tonality", str(ws.shared.wav), "--json", str(out)], ["already exists", "tonality.json", "--overwrite"])

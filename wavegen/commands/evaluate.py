@@ -14,7 +14,7 @@ from pathlib import Path
 from wavegen.errors import WavegenError
 
 # Modules (under wavegen.commands) that add targets to `wavegen eval`.
-EVAL_MODULES: list[str] = []
+EVAL_MODULES: list[str] = ["tonality"]
 
 
 def register(sub) -> None:

@@ -18,7 +18,17 @@ def register(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--seconds", type=float, default=2.0, help="seconds to generate per stream (after the prompt)")
     p.add_argument("--num", type=int, default=1, help="streams generated together as one batch")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="μ-law models: softmax temperature, 0 is greedy (the argmax class); mixture-of-logistics "
+                   "models: logistic-scale temperature, 0 takes the component's mean (with --mixture-temperature 0 "
+                   "too, fully greedy)")
+    p.add_argument("--top-p", type=float, default=1.0,
+                   help="μ-law models: sample only from the most likely classes holding this much probability "
+                   "(nucleus sampling), in (0, 1]. Below 1 the draw is made in Python, one kernel call per sample "
+                   "(much slower), whatever --backend")
+    p.add_argument("--mixture-temperature", type=float, default=1.0,
+                   help="mixture-of-logistics models: temperature of the mixture weights, 0 picks the most likely "
+                   "component. Other than 1, sampled in Python like --top-p")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", help="audio file whose start primes every stream")
     p.add_argument("--prompt-seconds", type=float, default=1.0, help="how much of --prompt to use")
@@ -39,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.audio.dsp import AudioConfig
     from wavegen.audio.io import StreamingWavWriter, read_audio
     from wavegen.audio.plots import save_spectrogram_png
-    from wavegen.generate.sampling import generate_tokens
+    from wavegen.generate.sampling import SamplingControls, generate_tokens
     from wavegen.train.checkpoint import load_model
 
     if not 0 < args.seconds < float("inf"):  # also refuses nan
@@ -48,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--num must be at least 1, got {args.num}")
     if not args.temperature >= 0:
         raise WavegenError(f"--temperature must not be negative, got {args.temperature}")
+    if not args.mixture_temperature >= 0:
+        raise WavegenError(f"--mixture-temperature must not be negative, got {args.mixture_temperature}")
+    if not 0 < args.top_p <= 1:
+        raise WavegenError(f"--top-p must be in (0, 1], got {args.top_p}")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise WavegenError(f"--out must be a folder, but {args.out} is a file")
     if args.chunk < 1:
@@ -57,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)
+    try:
+        SamplingControls(args.temperature, args.top_p, args.mixture_temperature).check(model.head.kind)
+    except ValueError as exc:
+        raise WavegenError(f"{exc} (--top-p / --mixture-temperature)") from None
     audio_cfg = AudioConfig.from_mapping(ckpt["audio"])
     sr = audio_cfg.sample_rate
     out = Path(args.out)
@@ -86,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                 piece.append(prompt_audio)
         stream = generate_tokens(model, total, batch_size=args.num, global_ids=gids, prompt_tokens=prompt_tokens,
                                  temperature=args.temperature, generator=generator, chunk_size=args.chunk,
-                                 backend=args.backend)
+                                 backend=args.backend, top_p=args.top_p,
+                                 mixture_temperature=args.mixture_temperature)
         with tqdm(total=total, desc="sample", unit="smp", unit_scale=True, dynamic_ncols=True) as bar:
             for tokens in stream:
                 audio = model.head.decode(tokens).float().cpu()

@@ -4,14 +4,131 @@ Works for any model that exposes ``init_state``, ``frame_bias`` and ``step``
 (:class:`~wavegen.models.wavenet.WaveNet` and everything built on it). Memory
 is bounded by the chunk size: conditioning is turned into per-layer biases one
 chunk of frames at a time, never for the whole clip.
+
+Sampling controls (:class:`SamplingControls`), per head:
+
+- μ-law (categorical): ``temperature`` divides the logits (0: argmax); ``top_p`` keeps
+  the smallest set of most likely classes holding that much probability (nucleus
+  sampling) and renormalises it.
+- mixture of logistics: ``mixture_temperature`` divides the mixture-weight logits (0:
+  the most likely component); ``temperature`` scales the logistic noise (0: the
+  component's mean). Both 0 is fully greedy.
+
+The fused kernels sample with one temperature only. Other settings (``top_p < 1``,
+``mixture_temperature != 1``) are sampled here in Python: the kernel (whichever
+backend ``auto`` picks) computes each sample's logits and the next token is drawn by
+:func:`sample_categorical` / :func:`sample_mixture`, one kernel call per sample, so it
+is slower (about 100x for the tiny model on a CPU). Every path draws from the same
+pre-drawn uniforms by inverse CDF, so with default settings the Python sampler picks
+the same tokens as the kernels.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import Tensor
+
+from wavegen.nn.heads import UNIFORM_EPS
+
+# The smallest uniform the inverse CDF sees: u = 0 must not pick a class of zero probability.
+_U_MIN = 1e-12
+
+
+@dataclass(frozen=True)
+class SamplingControls:
+    """How to draw each sample from a head's output (see the module docstring)."""
+
+    temperature: float = 1.0  # μ-law: logits temperature; mixture: logistic-scale temperature
+    top_p: float = 1.0  # μ-law only: nucleus mass in (0, 1]
+    mixture_temperature: float = 1.0  # mixture of logistics only
+
+    def check(self, head_kind: str) -> None:
+        """Refuse settings the head cannot use (ValueError with one line)."""
+        if not self.temperature >= 0 or not self.mixture_temperature >= 0:
+            raise ValueError("temperatures must not be negative")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top-p must be in (0, 1], got {self.top_p}")
+        if head_kind != "categorical" and self.top_p < 1:
+            raise ValueError("top-p applies to a categorical (μ-law) head; this model has a mixture of logistics")
+        if head_kind != "mol" and self.mixture_temperature != 1:
+            raise ValueError("the mixture temperature applies to a mixture-of-logistics head; this model is categorical")
+
+    @property
+    def kernel_can_sample(self) -> bool:
+        """Whether the fused kernels' own sampling (one temperature) implements these settings."""
+        return self.top_p >= 1 and self.mixture_temperature == 1
+
+
+def _inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:
+    """Tensor[B, A] (unnormalised) probabilities, Tensor[B] uniforms -> LongTensor[B]: the first class whose
+    cumulative mass reaches u·total (classes of zero mass are never picked)."""
+    cdf = probs.cumsum(dim=-1)
+    target = u.clamp_min(_U_MIN)[:, None] * cdf[:, -1:]
+    return (cdf < target).sum(dim=-1).clamp_max(probs.shape[-1] - 1)
+
+
+def sample_categorical(logits: Tensor, uniforms: Tensor, temperature: float = 1.0, top_p: float = 1.0) -> Tensor:
+    """Tensor[B, A] logits, Tensor[B, 2] uniforms -> LongTensor[B] (uses ``uniforms[:, 0]``).
+
+    ``temperature == 0`` is the argmax. With ``top_p < 1`` the classes are ranked by
+    probability and the smallest prefix whose mass reaches ``top_p`` is kept (at least
+    one class); the draw is then an inverse CDF over the kept classes, in class order.
+    """
+    logits = logits.float()
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits / temperature, dim=-1)
+    u = uniforms[:, 0].float()
+    if top_p >= 1:  # exactly the kernels' rule
+        return (probs.cumsum(dim=-1) < u[:, None]).sum(dim=-1).clamp_max(probs.shape[-1] - 1)
+    ranked, order = probs.sort(dim=-1, descending=True, stable=True)  # ties: lower class first, as argmax
+    before = ranked.cumsum(dim=-1) - ranked  # mass of the classes ranked above each one
+    keep_ranked = before < top_p  # the first class always (0 < top_p)
+    keep = torch.zeros_like(keep_ranked).scatter(-1, order, keep_ranked)
+    return _inverse_cdf(torch.where(keep, probs, torch.zeros_like(probs)), u)
+
+
+def sample_mixture(logits: Tensor, uniforms: Tensor, mixtures: int, log_scale_min: float,
+                   scale_temperature: float = 1.0, mixture_temperature: float = 1.0) -> Tensor:
+    """Tensor[B, 3M] mixture-of-logistics parameters, Tensor[B, 2] uniforms -> Tensor[B] audio in [-1, 1].
+
+    ``uniforms[:, 0]`` picks the component (softmax of the weights / ``mixture_temperature``;
+    0 takes the heaviest), ``uniforms[:, 1]`` draws logistic noise scaled by ``scale_temperature``.
+    """
+    logits = logits.float()
+    m = mixtures
+    weights, means, log_scales = logits[:, :m], logits[:, m : 2 * m], logits[:, 2 * m : 3 * m].clamp_min(log_scale_min)
+    if mixture_temperature <= 0:
+        component = weights.argmax(dim=-1)
+    elif mixture_temperature == 1:  # exactly the kernels' rule
+        cdf = torch.softmax(weights, dim=-1).cumsum(dim=-1)
+        component = (cdf < uniforms[:, :1].float()).sum(dim=-1).clamp_max(m - 1)
+    else:
+        component = _inverse_cdf(torch.softmax(weights / mixture_temperature, dim=-1), uniforms[:, 0].float())
+    mean = means.gather(1, component[:, None])[:, 0]
+    scale = torch.exp(log_scales.gather(1, component[:, None])[:, 0])
+    u = uniforms[:, 1].float().clamp(UNIFORM_EPS, 1 - UNIFORM_EPS)
+    return (mean + scale_temperature * scale * (torch.log(u) - torch.log1p(-u))).clamp(-1.0, 1.0)
+
+
+def make_sampler(head, controls: SamplingControls) -> Optional[Callable[[Tensor, Tensor], Tensor]]:
+    """The Python sampler ``(logits Tensor[B, A], uniforms Tensor[B, 2]) -> tokens Tensor[B]`` for ``controls``,
+    or None where the kernels' own sampling implements them."""
+    controls.check(head.kind)
+    if controls.kernel_can_sample:
+        return None
+    return python_sampler(head, controls)
+
+
+def python_sampler(head, controls: SamplingControls) -> Callable[[Tensor, Tensor], Tensor]:
+    """Like :func:`make_sampler` but always a Python sampler (the tests compare it with the kernels)."""
+    if head.kind == "categorical":
+        return lambda logits, u: sample_categorical(logits, u, controls.temperature, controls.top_p)
+    return lambda logits, u: sample_mixture(logits, u, head.mixtures, head.log_scale_min, controls.temperature,
+                                            controls.mixture_temperature)
 
 
 def _chunk_conditioning(model, batch: int, t: int, n: int, local: Optional[Tensor], global_ids: Optional[Tensor]):
@@ -56,13 +173,19 @@ def generate_tokens(
     chunk_size: int = 4096,
     backend: str = "auto",
     state=None,
+    top_p: float = 1.0,
+    mixture_temperature: float = 1.0,
 ) -> Iterator[Tensor]:
     """Yield generated tokens in chunks, Tensor[B, <=chunk_size], ``num_samples`` in all.
 
     local: Tensor[B, C, F] conditioning frames covering the prompt and the generated part.
     prompt_tokens: Tensor[B, P] fed first (they are not yielded again).
     generator: seeds the uniforms every sample is drawn from, so runs are reproducible.
+    temperature, top_p, mixture_temperature: see :class:`SamplingControls`.
     """
+    controls = SamplingControls(temperature, top_p, mixture_temperature)
+    sampler = make_sampler(model.head, controls)
+    extra = {} if sampler is None else {"sampler": sampler}
     device = next(model.parameters()).device
     if state is None:
         state = model.init_state(batch_size, device)
@@ -73,7 +196,7 @@ def generate_tokens(
         n = min(chunk_size, num_samples - produced)
         bias, frame_index = _chunk_conditioning(model, batch_size, state.t, n, local, global_ids)
         uniforms = torch.rand(n, batch_size, 2, generator=generator, device="cpu").to(device)
-        tokens, _ = model.step(state, bias, frame_index, uniforms, temperature=temperature, backend=backend)
+        tokens, _ = model.step(state, bias, frame_index, uniforms, temperature=temperature, backend=backend, **extra)
         produced += n
         yield tokens
 

@@ -9,12 +9,22 @@ Conditioning enters every layer as a pre-activation bias:
 
 Projecting at the frame rate is what makes conditioning nearly free during
 incremental sampling: the per-sample kernels only add a bias row.
+
+Backward-adaptive linear prediction (``lpc_order > 0``, as in LPCNet): a predictor
+fitted on past samples only (:mod:`wavegen.nn.lpc`, refitted every ``lpc_refit``
+samples on the previous ``lpc_window``) guesses each next sample ``p_t``. The network
+sees ``p_t`` as one more conditioning input (a per-layer 1x1 projection added to the
+pre-activation bias, like local features, so the compiled kernels run unchanged) and,
+with the mixture-of-logistics head, models the sample as ``p_t`` + residual: ``p_t`` is
+added to every component's mean. The μ-law head still outputs its 256 classes and
+only gets ``p_t`` as input. Sampling then advances one sample per kernel call,
+because ``p_t`` depends on the sample drawn just before it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +33,10 @@ from torch import Tensor, nn
 from wavegen.kernels.reference import HEAD_CATEGORICAL, HEAD_MOL, PackedWaveNet
 from wavegen.nn.conv import CausalConv1d, receptive_field
 from wavegen.nn.heads import build_head
+from wavegen.nn.lpc import LPCState, lpc_predict
+
+
+LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit")
 
 
 @dataclass
@@ -43,6 +57,9 @@ class WaveNetConfig:
     local_hidden: int = 64  # width of the frame-rate conditioning network
     local_kernel: int = 3  # its (non-causal, centred) kernel size, odd
     global_classes: int = 0  # number of global ids (0: none)
+    lpc_order: int = 0  # backward-adaptive linear prediction order (0: off)
+    lpc_window: int = 1024  # past samples each LPC fit reads
+    lpc_refit: int = 256  # samples between LPC refits
 
     @classmethod
     def from_mapping(cls, cfg) -> "WaveNetConfig":
@@ -61,7 +78,13 @@ class WaveNetConfig:
         return [2 ** (i % self.dilation_cycle) for i in range(self.layers)]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The options as a dict; the LPC ones only when LPC is on, so a model without it has the
+        same config (and checkpoints, resumes and config hashes) as before the option existed."""
+        options = asdict(self)
+        if not self.lpc_order:
+            for key in LPC_OPTIONS:
+                options.pop(key)
+        return options
 
 
 @dataclass
@@ -71,11 +94,13 @@ class WaveNetState:
     queues: Tensor[B, Q, R] ring buffers of every layer's past inputs.
     t: absolute time of the next step.
     next_input: Tensor[B] token fed at the next step (the last sample).
+    lpc: the linear predictor's past samples and current coefficients, or None.
     """
 
     queues: Tensor
     t: int
     next_input: Tensor
+    lpc: Optional[LPCState] = None  # the predictor's history (models with lpc_order > 0)
 
 
 class GatedResidualLayer(nn.Module):
@@ -148,6 +173,15 @@ class WaveNet(nn.Module):
             self.local_proj = None
         if self.global_embed is not None:
             nn.init.normal_(self.global_embed.weight, std=0.02)
+        self.lpc_proj = None
+        if cfg.lpc_order:
+            if cfg.lpc_order < 0 or cfg.lpc_window < cfg.lpc_order or cfg.lpc_refit < 1:
+                raise ValueError(f"LPC needs lpc_order >= 0, lpc_window >= lpc_order and lpc_refit >= 1; got "
+                                 f"{cfg.lpc_order}, {cfg.lpc_window}, {cfg.lpc_refit}")
+            if cfg.head == "categorical" and cfg.companding != "mulaw":
+                raise ValueError("linear prediction needs audio: a categorical head with companding='mulaw' or 'mol'")
+            # p_t -> every layer's gate pre-activations (no bias: the layers' conv biases exist already).
+            self.lpc_proj = nn.Conv1d(1, L * G, 1, bias=False)
 
     # ------------------------------------------------------------------ sizes
 
@@ -215,9 +249,12 @@ class WaveNet(nn.Module):
         L, G = self.cfg.layers, self.cfg.gate_channels
         x = self.embed(tokens).transpose(1, 2)  # [B, R, T]
         layer_bias = None
-        if self.global_embed is not None or self.local_net is not None:
+        prediction = self.lpc_prediction(tokens) if self.lpc_proj is not None else None
+        if self.global_embed is not None or self.local_net is not None or prediction is not None:
             self._check_conditioning(local, global_ids)
             layer_bias = torch.zeros(B, L * G, 1, device=x.device, dtype=x.dtype)
+            if prediction is not None:
+                layer_bias = layer_bias + self.lpc_proj(prediction[:, None].to(x.dtype))
             if self.global_embed is not None:
                 layer_bias = layer_bias + self.global_embed(global_ids)[:, :, None]
             if self.local_net is not None:
@@ -237,7 +274,54 @@ class WaveNet(nn.Module):
         for layer, bias in zip(self.layers, biases):
             x, s = layer(x, bias)
             skip = skip + s
-        return self.out2(F.relu(self.out1(F.relu(skip))))
+        logits = self.out2(F.relu(self.out1(F.relu(skip))))
+        return self._shift_by_prediction(logits, prediction, time_axis=2)
+
+    # ------------------------------------------------------------------ linear prediction
+
+    def lpc_prediction(self, tokens: Tensor) -> Tensor:
+        """Tensor[B, T] input tokens -> Tensor[B, T]: ``p_t``, the LPC guess of the sample after input ``t``.
+
+        Reads inputs ``0..t`` only (causal), in the waveform domain (tokens decoded).
+        """
+        cfg = self.cfg
+        signal = self.head.decode(tokens).float()
+        return lpc_predict(signal, cfg.lpc_order, cfg.lpc_window, cfg.lpc_refit)[:, 1:]
+
+    def _shift_by_prediction(self, logits: Tensor, prediction: Optional[Tensor], time_axis: int) -> Tensor:
+        """Mixture of logistics: add ``p_t`` to every component's mean (the head models the residual).
+
+        logits: Tensor[B, 3M, T] (time_axis=2) or Tensor[n, B, 3M] (time_axis=0); prediction: Tensor[B, T].
+        The categorical head is left as it is: it gets ``p_t`` as an input only.
+        """
+        if prediction is None or self.cfg.head != "mol":
+            return logits
+        m = self.cfg.mixtures
+        if time_axis == 2:
+            weights, means, scales = logits.split(m, dim=1)
+            return torch.cat([weights, means + prediction[:, None].to(means.dtype), scales], dim=1)
+        weights, means, scales = logits.split(m, dim=2)
+        return torch.cat([weights, means + prediction.T[:, :, None].to(means.dtype), scales], dim=2)
+
+    def _decode_one(self, tokens: Tensor) -> Tensor:
+        """head.decode for a few tokens, through a table for μ-law (torchaudio's decode costs ~0.1 ms a call)."""
+        if self.cfg.head != "categorical":
+            return tokens.float()
+        table = getattr(self, "_decode_table", None)
+        if table is None or table.device != tokens.device:
+            table = self.head.decode(torch.arange(self.cfg.classes, device=tokens.device)).float()
+            self._decode_table = table
+        return table[tokens]
+
+    def _step_bias(self, bias: Tensor, frame_index: Tensor, prediction: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        """Per-step bias rows Tensor[B, n, L, G] (frame index 0..n-1) with the LPC projection of ``p`` added."""
+        B, n = bias.shape[0], frame_index.shape[0]
+        rows = bias[:, frame_index]
+        if prediction is not None:
+            L, G = self.cfg.layers, self.cfg.gate_channels
+            weight = self.lpc_proj.weight[:, 0, 0]  # [L*G]
+            rows = rows + (prediction[:, :, None].to(weight.dtype) * weight).reshape(B, n, L, G)
+        return rows, torch.arange(n, device=frame_index.device)
 
     # ------------------------------------------------------------------ incremental API
 
@@ -274,8 +358,12 @@ class WaveNet(nn.Module):
         rows = sum((self.cfg.kernel_size - 1) * d for d in self.cfg.dilations)
         device = device if device is not None else next(self.parameters()).device
         queues = torch.zeros(batch, rows, self.cfg.residual_channels, device=device, dtype=dtype)
-        return WaveNetState(queues=queues, t=0, next_input=self.head.silence(batch, device))
+        lpc = None
+        if self.cfg.lpc_order:
+            lpc = LPCState.empty(batch, self.cfg.lpc_order, self.cfg.lpc_window, self.cfg.lpc_refit, device)
+        return WaveNetState(queues=queues, t=0, next_input=self.head.silence(batch, device), lpc=lpc)
 
+    @torch.no_grad()
     def step(
         self,
         state: WaveNetState,
@@ -286,16 +374,57 @@ class WaveNet(nn.Module):
         temperature: float = 1.0,
         return_logits: bool = False,
         backend: str = "auto",
+        sampler: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
     ) -> tuple[Tensor, Optional[Tensor]]:
         """Advance ``state`` by ``n = len(frame_index)`` samples (the shared step API).
 
         bias: Tensor[B, F, L, G] from :meth:`frame_bias`; frame_index: LongTensor[n] into its F axis;
         uniforms: Tensor[n, B, 2]; forced: optional Tensor[B, n] tokens to feed instead of sampling.
+        sampler: optional ``(logits Tensor[B, A], uniforms Tensor[B, 2]) -> tokens Tensor[B]`` used
+        instead of the kernels' sampling (e.g. top-p); then, as for a model with ``lpc_order > 0``,
+        free-running steps go one kernel call per sample.
         Returns (tokens Tensor[B, n], logits Tensor[n, B, A] if ``return_logits``).
         """
+        if state.lpc is None and (sampler is None or forced is not None):
+            return self._kernel_step(state, bias, frame_index, uniforms, forced, temperature, return_logits, backend)
+        if forced is not None:
+            # Every input of the chunk is known: one kernel call, a bias row per step.
+            inputs = torch.cat([state.next_input[:, None].to(forced.dtype), forced[:, :-1]], dim=1)
+            prediction = state.lpc.predict(self.head.decode(inputs).float())
+            rows, index = self._step_bias(bias, frame_index, prediction)
+            tokens, logits = self._kernel_step(state, rows, index, uniforms, forced, temperature, return_logits,
+                                               backend)
+            return tokens, self._shift_by_prediction(logits, prediction, 0) if return_logits else None
+        if sampler is None:
+            sampler = lambda logits, u: self.head.sample(logits, u, temperature)  # the kernels' own rule
+        # Free running: p_t needs the sample drawn just before, so one sample per kernel call.
+        # The kernel is told to emit a placeholder (forced) and the token is drawn here; the
+        # queues only ever hold inputs, so replacing next_input afterwards is exact.
+        placeholder = self.head.silence(state.next_input.shape[0], state.next_input.device)[:, None]
+        packed = self._pack_cache.get(self, state.queues.dtype)  # once: checking the weights costs ~1 µs each
+        tokens, all_logits = [], []
+        for i in range(frame_index.shape[0]):
+            prediction = None
+            if state.lpc is not None:
+                prediction = state.lpc.predict(self._decode_one(state.next_input[:, None]))
+            rows, index = self._step_bias(bias, frame_index[i : i + 1], prediction)
+            _, logits = self._kernel_step(state, rows, index, uniforms[i : i + 1], placeholder, temperature, True,
+                                          backend, packed)
+            logits = self._shift_by_prediction(logits, prediction, 0)
+            token = sampler(logits[0], uniforms[i])
+            state.next_input = token
+            tokens.append(token)
+            if return_logits:
+                all_logits.append(logits)
+        return torch.stack(tokens, dim=1), (torch.cat(all_logits) if return_logits else None)
+
+    def _kernel_step(self, state: WaveNetState, bias: Tensor, frame_index: Tensor, uniforms: Tensor,
+                     forced: Optional[Tensor], temperature: float, return_logits: bool,
+                     backend: str, packed: Optional[PackedWaveNet] = None) -> tuple[Tensor, Optional[Tensor]]:
+        """One call of the fused kernels (:func:`wavegen.kernels.wavenet_generate`)."""
         from wavegen import kernels
 
-        packed = self._pack_cache.get(self, state.queues.dtype)
+        packed = packed if packed is not None else self._pack_cache.get(self, state.queues.dtype)
         with torch.no_grad():
             tokens, logits = kernels.wavenet_generate(
                 packed, state.queues, state.t, state.next_input, bias.to(state.queues.dtype), frame_index,

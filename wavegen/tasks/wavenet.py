@@ -1,4 +1,10 @@
-"""Training a WaveNet on raw audio: next-sample negative log-likelihood."""
+"""Training a WaveNet on raw audio: next-sample negative log-likelihood.
+
+``train.input_noise`` (optional, default 0): the standard deviation of Gaussian noise
+added to the waveform the network *reads* during training (the targets stay clean),
+so it cannot learn to trust its input exactly; a cure tried against sampling that
+drifts into noise. Validation always reads clean input.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,11 @@ class WaveNetTask:
         self.autocast_dtype = torch.bfloat16 if self.model_cfg.head == "categorical" else None
         self.sample_rate = int(cfg.audio.sample_rate)
         self.media_seconds = float(cfg.train.get("media_seconds", 0.5))
+        self.input_noise = float(cfg.train.get("input_noise", 0.0) or 0.0)
+        if not 0.0 <= self.input_noise < 1.0:
+            from wavegen.errors import WavegenError
+
+            raise WavegenError(f"train.input_noise must be in [0, 1), got {self.input_noise}")
         if self.model_cfg.local_channels:
             from wavegen.errors import WavegenError
 
@@ -45,16 +56,20 @@ class WaveNetTask:
             return None
         return batch["piece"] % self.model_cfg.global_classes
 
-    def nll(self, model: nn.Module, batch) -> Tensor:
-        """Mean negative log-likelihood per sample, in nats."""
+    def nll(self, model: nn.Module, batch, input_noise: float = 0.0) -> Tensor:
+        """Mean negative log-likelihood per sample, in nats (inputs read with ``input_noise`` added)."""
         core = model.module if hasattr(model, "module") else model
-        tokens = core.head.encode(batch["audio"])
-        inputs = shift_right(tokens, core.head.silence(tokens.shape[0], tokens.device))
+        audio = batch["audio"]
+        tokens = core.head.encode(audio)
+        read = tokens
+        if input_noise > 0:
+            read = core.head.encode((audio + input_noise * torch.randn_like(audio)).clamp(-1.0, 1.0))
+        inputs = shift_right(read, core.head.silence(tokens.shape[0], tokens.device))
         logits = model(inputs, None, self._global_ids(core, batch))
         return core.head.nll(logits, tokens).mean()
 
     def loss(self, model: nn.Module, batch):
-        nll = self.nll(model, batch)
+        nll = self.nll(model, batch, self.input_noise)
         return nll, {"bits_per_sample": nll.detach().item() / math.log(2)}
 
     @torch.no_grad()

@@ -136,6 +136,14 @@ def _check_train_counts(train_cfg) -> None:
             raise WavegenError(f"train.{key} must be a whole number of at least 1, got {value!r}")
 
 
+def _check_time_limit(train_cfg) -> None:
+    minutes, clock = train_cfg.get("max_minutes"), train_cfg.get("minutes_clock", "wall")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0):
+        raise WavegenError(f"train.max_minutes must be a positive number of minutes (or null), got {minutes!r}")
+    if clock not in ("wall", "cpu"):
+        raise WavegenError(f"train.minutes_clock must be 'wall' or 'cpu', got {clock!r}")
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     """A kill mid-write must not leave a half config.yaml, which would block resuming."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -184,6 +192,7 @@ class Trainer:
         self.cfg_container = to_container(cfg)
         _check_sample_rate(self.cfg_container.get("audio") or {})
         _check_train_counts(self.cfg_container.get("train") or {})
+        _check_time_limit(self.cfg_container.get("train") or {})
         # Same seed on every rank so the initial weights agree (DDP also broadcasts them).
         seed_everything(int(cfg.seed))
         self.task = build_task(cfg)
@@ -402,9 +411,25 @@ class Trainer:
         consecutive_bad = 0
         last: dict = {}
         tick = time.perf_counter()
+        # max_minutes ends this invocation after that much time (validated and checkpointed, like
+        # stop_at_step); minutes_clock "cpu" counts this process's CPU time, fair on a shared machine.
+        max_minutes = float(tc.get("max_minutes") or 0)
+        clock = time.process_time if tc.get("minutes_clock", "wall") == "cpu" else time.perf_counter
+        started = clock()
+        timed_out = False
+
+        def out_of_time() -> bool:
+            if not max_minutes:
+                return False
+            over = (clock() - started) / 60.0 >= max_minutes
+            if self.info.enabled:  # every rank stops at the same step
+                flag = torch.tensor([1.0 if over else 0.0], device=self.info.device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                over = flag.item() > 0
+            return over
 
         def save_if_due() -> None:
-            if self.step % int(tc.checkpoint_every) == 0 or self.step in (total, stop_at):
+            if self.step % int(tc.checkpoint_every) == 0 or self.step in (total, stop_at) or timed_out:
                 self.save()
 
         try:
@@ -413,6 +438,7 @@ class Trainer:
                 batch = self._batch(self.step)
                 metrics = self.train_step(batch)
                 self.step += 1
+                timed_out = out_of_time()
                 if metrics is None:
                     consecutive_bad += 1
                     self.nonfinite_total += 1
@@ -425,6 +451,8 @@ class Trainer:
                             f"(train.max_nonfinite={tc.max_nonfinite}); lower train.lr or check the data"
                         )
                     save_if_due()  # a skipped batch still counts as a step: never end a run without its checkpoint
+                    if timed_out:
+                        break
                     continue
                 consecutive_bad = 0
                 last = metrics
@@ -438,9 +466,11 @@ class Trainer:
                     scalars = D.all_reduce_mean(self.info, metrics)
                     if logger is not None:
                         logger.log_scalars(self.step, {**scalars, "nonfinite_total": self.nonfinite_total})
-                if self.step % int(tc.val_every) == 0 or self.step == total:
+                if self.step % int(tc.val_every) == 0 or self.step == total or timed_out:
                     if self.info.is_main:
                         val = self.validate()
+                        if max_minutes:
+                            val["train_minutes"] = (clock() - started) / 60.0
                         last.update(val)
                         logger.log_scalars(self.step, val)
                         if logger.wants_media and (self.step % int(tc.media_every) == 0 or self.step == total):
@@ -448,6 +478,8 @@ class Trainer:
                             logger.log_media(self.step, media, int(self.cfg.audio.sample_rate))
                     D.barrier(self.info)
                 save_if_due()
+                if timed_out:
+                    break
         finally:
             if progress is not None:
                 progress.close()

@@ -1,0 +1,318 @@
+"""Which autoregressive set-up learns piano on a CPU? Train each arm for the same CPU minutes, then compare.
+
+Each arm is a list of Hydra overrides on top of the common ones. Per arm the script
+
+1. trains with one thread until ``--minutes`` of this process's CPU time have passed
+   (``train.max_minutes`` with ``train.minutes_clock=cpu``; validation time counts too),
+   validating every ``--val-every`` steps (the learning curve);
+2. scores the EMA weights on one common set of held-out clips (the validation split of
+   the common data config, so arms trained on other data are still comparable):
+   teacher-forced NLL in bits per sample, beside the LPC baseline's NLL on the same
+   clips under the same quantisation (:mod:`wavegen.nn.lpc`: order 32, window 1024,
+   refit 256);
+3. continues ``--prompts`` 1 s prompts from that validation split for 2 s, ``--draws``
+   streams each (4 independent random draws, generated as one batch), and reports the
+   median peak-energy share, chroma entropy, RMS (dBFS) and prompt-copy score
+   (:mod:`wavegen.metrics`).
+
+Outputs in ``--out``: ``results.json``, ``results.md`` (the table), ``learning_curves.png``
+and one run folder per arm. Reference points (issue 12): real piano 0.91-0.96 peak share,
+2.3-3.1 bits chroma entropy; white noise ~0 / 3.57; copy score >= 0.9 is copying.
+
+    python benchmarks/ar_study.py --out runs/ar_study --minutes 20
+    python benchmarks/ar_study.py --out /tmp/smoke --minutes 0.3 --smoke   # minutes, end to end
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python benchmarks/ar_study.py` from a checkout
+    sys.path.insert(0, str(ROOT))
+
+# Arms: name -> Hydra overrides (on top of COMMON and --override). Pre-emphasis is not an option of
+# the toolkit yet, so it has no arm.
+ARMS: dict[str, list[str]] = {
+    "baseline": ["model=wavenet/tiny"],
+    "lpc32": ["model=wavenet/tiny_lpc"],
+    "mol": ["model=wavenet/tiny", "model.head=mol"],
+    "mol_lpc32": ["model=wavenet/tiny_lpc", "model.head=mol"],
+    "input_noise": ["model=wavenet/tiny", "+train.input_noise=0.01"],
+    "fluidsynth": ["model=wavenet/tiny", "data.renderer=fluidsynth"],  # own data root: see arm_overrides
+}
+COMMON = ["logger=none", "train.threads=1", "train.progress=false", "train.minutes_clock=cpu",
+          "train.steps=100000", "train.checkpoint_every=100000", "train.warmup_steps=20"]
+SMOKE = ["data=embedded_debug", "train.batch_size=2", "train.segment_length=2048", "train.val_batches=1"]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="output folder (one run folder per arm inside)")
+    p.add_argument("--minutes", type=float, required=True, help="CPU minutes of training per arm")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated arms (default: all of {list(ARMS)})")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Hydra override applied to every arm (repeatable)")
+    p.add_argument("--val-every", type=int, default=50, help="steps between validations (learning-curve points)")
+    p.add_argument("--eval-clips", type=int, default=16, help="held-out clips scored for NLL")
+    p.add_argument("--prompts", type=int, default=2, help="1 s prompts continued per arm")
+    p.add_argument("--draws", type=int, default=4, help="random continuations per prompt (median reported)")
+    p.add_argument("--prompt-seconds", type=float, default=1.0)
+    p.add_argument("--continue-seconds", type=float, default=2.0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--smoke", action="store_true", help=f"tiny data and batches for a quick end-to-end check: {SMOKE}")
+    p.add_argument("--overwrite", action="store_true", help="retrain arms whose run folder exists")
+    return p.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def arm_overrides(name: str, common: list[str]) -> list[str]:
+    """The full override list of one arm; a data-changing arm gets its own dataset folder."""
+    from wavegen.config import compose
+
+    overrides = common + ARMS[name]
+    if any(o.startswith("data.renderer=") for o in ARMS[name]):
+        # The embedded set rebuilds its folder when a parameter changes: give this arm its own folder
+        # instead of re-rendering the common one back and forth.
+        root = str(compose(common).data.root)
+        overrides.append(f"data.root={root}_{name}")
+    return overrides
+
+
+def train_arm(name: str, overrides: list[str], run_dir: Path, minutes: float, val_every: int) -> dict:
+    from wavegen.config import compose
+    from wavegen.train.loop import train
+
+    cfg = compose(overrides + [f"train.run_dir={run_dir}", f"train.max_minutes={minutes}",
+                               f"train.val_every={val_every}", f"name=ar_study_{name}"])
+    started = time.process_time()
+    result = train(cfg)
+    curve = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "val_bits_per_sample" in row:
+            curve.append({"step": row["step"], "cpu_minutes": row["train_minutes"],
+                          "val_bits_per_sample": row["val_bits_per_sample"]})
+    # The LPC baseline on the very clips the learning curve was measured on (the run's validation set).
+    import torch
+
+    from wavegen.data import build_sampler
+    from wavegen.nn.lpc import lpc_nll_bits
+
+    own = build_sampler(cfg, "validation").validation_batches(int(cfg.train.val_batches))
+    own_audio = torch.cat([b["audio"] for b in own])
+    quantisation = "mulaw" if cfg.model.head == "categorical" else "mol"
+    return {"steps": int(result["step"]), "cpu_minutes": (time.process_time() - started) / 60.0, "curve": curve,
+            "own_val_bits_per_sample": curve[-1]["val_bits_per_sample"] if curve else None,
+            "own_val_lpc_bits": lpc_nll_bits(own_audio, quantisation, classes=int(cfg.model.classes),
+                                             bits=int(cfg.model.bits))}
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def held_out(common: list[str], segment_seconds: float | None, count: int):
+    """Tensor[N, T] clips from the common data's validation split (``segment_seconds=None``: training length)."""
+    import torch
+
+    from wavegen.config import compose
+    from wavegen.data import build_sampler
+
+    cfg = compose(common)
+    if segment_seconds is not None:
+        cfg = compose(common + [f"train.segment_length={int(round(segment_seconds * int(cfg.audio.sample_rate)))}"])
+    sampler = build_sampler(cfg, "validation")
+    batches = sampler.validation_batches()
+    clips = torch.cat([b["audio"] for b in batches])
+    # Loudest first: a silent clip says nothing about tonality, and a few are enough.
+    order = clips.pow(2).mean(dim=1).argsort(descending=True)
+    return clips[order[:count]], int(cfg.audio.sample_rate)
+
+
+def teacher_forced_bits(model, clips) -> float:
+    """Mean bits per sample, the training task's validation NLL on Tensor[N, T] clips."""
+    import torch
+
+    from wavegen.tasks.wavenet import shift_right
+
+    total = 0.0
+    with torch.no_grad():
+        for clip in clips.split(4):
+            tokens = model.head.encode(clip)
+            inputs = shift_right(tokens, model.head.silence(tokens.shape[0]))
+            total += float(model.head.nll(model(inputs), tokens).sum())
+    return total / clips.numel() / math.log(2)
+
+
+def continuation_figures(model, prompts, sample_rate: int, seconds: float, draws: int, temperature: float,
+                         top_p: float) -> dict:
+    """Median figures over every (prompt, draw) continuation, and the per-prompt medians."""
+    import torch
+
+    from wavegen.generate.sampling import generate_tokens
+    from wavegen.metrics import chroma_entropy, copies_prompt, peak_energy_share, rms_dbfs
+
+    rows = []
+    for i, prompt in enumerate(prompts):
+        tokens = model.head.encode(prompt)[None].repeat(draws, 1)
+        controls = {"temperature": temperature, "top_p": top_p} if model.cfg.head == "categorical" \
+            else {"temperature": temperature}
+        started = time.perf_counter()
+        generated = torch.cat(list(generate_tokens(model, int(seconds * sample_rate), batch_size=draws,
+                                                   prompt_tokens=tokens, generator=torch.Generator().manual_seed(i),
+                                                   chunk_size=4000, **controls)), dim=1)
+        elapsed = time.perf_counter() - started
+        audio = model.head.decode(generated).float()
+        for d in range(draws):
+            rows.append({"prompt": i, "draw": d, "peak_energy_share": peak_energy_share(audio[d]),
+                         "chroma_entropy": chroma_entropy(audio[d], sample_rate), "rms_dbfs": rms_dbfs(audio[d]),
+                         "copy_score": copies_prompt(audio[d], prompt, sample_rate),
+                         "generation_seconds": elapsed / draws})
+    keys = ["peak_energy_share", "chroma_entropy", "rms_dbfs", "copy_score"]
+    finite = lambda k: [r[k] for r in rows if r[k] == r[k]]  # chroma entropy is NaN for silence
+    median = {k: (statistics.median(finite(k)) if finite(k) else float("nan")) for k in keys}
+    median["copies"] = sum(r["copy_score"] >= 0.9 for r in rows)
+    return {"median": median, "rows": rows}
+
+
+def prompt_figures(prompts, sample_rate: int) -> dict:
+    """The same figures for the prompts themselves: what real (validation) audio scores."""
+    from wavegen.metrics import chroma_entropy, peak_energy_share, rms_dbfs
+
+    return {"peak_energy_share": statistics.median(peak_energy_share(p) for p in prompts),
+            "chroma_entropy": statistics.median(chroma_entropy(p, sample_rate) for p in prompts),
+            "rms_dbfs": statistics.median(rms_dbfs(p) for p in prompts)}
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"# AR study: {results['minutes']} CPU minutes per arm, {results['eval_clips']} held-out clips, "
+        f"{results['prompts']} prompts x {results['draws']} draws",
+        "",
+        f"Prompts (validation audio): peak share {results['prompt_figures']['peak_energy_share']:.3f}, "
+        f"chroma entropy {results['prompt_figures']['chroma_entropy']:.2f}, "
+        f"RMS {results['prompt_figures']['rms_dbfs']:.1f} dBFS. Piano 0.91-0.96 / 2.3-3.1; noise ~0 / 3.57.",
+        "",
+        "| arm | steps | CPU min | NLL bits/sample | LPC bits/sample | own val | own val LPC | peak share | chroma H "
+        "| RMS dBFS | copy score | copies | gen s/stream |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, arm in results["arms"].items():
+        m = arm["continuation"]["median"]
+        gen = statistics.median(r["generation_seconds"] for r in arm["continuation"]["rows"])
+        lines.append(
+            f"| {name} | {arm['steps']} | {arm['cpu_minutes']:.2f} | {arm['nll_bits']:.3f} | {arm['lpc_bits']:.3f} "
+            f"| {arm['own_val_bits_per_sample']:.3f} | {arm['own_val_lpc_bits']:.3f} | {m['peak_energy_share']:.3f} "
+            f"| {m['chroma_entropy']:.2f} "
+            f"| {m['rms_dbfs']:.1f} | {m['copy_score']:.3f} | {m['copies']}/{len(arm['continuation']['rows'])} "
+            f"| {gen:.1f} |")
+    lines += ["", "NLL and LPC: teacher-forced on the same held-out clips (the loudest of the common validation "
+              "split), same quantisation (μ-law 256 or 16-bit). Own val / own val LPC: the training run's last "
+              "validation (train.val_batches x batch_size clips of the arm's own data) and the LPC baseline on "
+              "those clips. Figures: medians over every prompt x draw; gen s/stream: wall seconds to generate "
+              "one stream (the streams of a prompt are generated together)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, arm in results["arms"].items():
+        curve = arm["curve"]
+        line, = ax.plot([c["cpu_minutes"] for c in curve], [c["val_bits_per_sample"] for c in curve],
+                        marker="o", label=name)
+        ax.axhline(arm["own_val_lpc_bits"], color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel("CPU minutes (one thread)")
+    ax.set_ylabel("validation NLL, bits per sample")
+    ax.set_title("Each arm's validation NLL (dotted: LPC baseline, same clips and quantisation)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    import shutil
+
+    import torch
+
+    from wavegen.nn.lpc import lpc_nll_bits
+    from wavegen.train.checkpoint import load_model
+
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise SystemExit(f"error: unknown arm(s) {unknown}; choose from {list(ARMS)}")
+    if not args.minutes > 0:
+        raise SystemExit("error: --minutes must be positive")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = COMMON + (SMOKE if args.smoke else []) + args.override
+
+    clips, sample_rate = held_out(common, None, args.eval_clips)
+    prompts, _ = held_out(common, args.prompt_seconds, args.prompts)
+    results = {"minutes": args.minutes, "common_overrides": common, "eval_clips": int(clips.shape[0]),
+               "prompts": int(prompts.shape[0]), "draws": args.draws, "temperature": args.temperature,
+               "top_p": args.top_p, "prompt_figures": prompt_figures(prompts, sample_rate), "arms": {}}
+    for name in arms:
+        overrides = arm_overrides(name, common)
+        run_dir = out / name
+        if run_dir.exists() and args.overwrite:
+            shutil.rmtree(run_dir)
+        if run_dir.exists():
+            raise SystemExit(f"error: {run_dir} exists (pass --overwrite to retrain)")
+        print(f"== {name}: {' '.join(ARMS[name])}", flush=True)
+        arm = {"overrides": overrides, **train_arm(name, overrides, run_dir, args.minutes, args.val_every)}
+        model, _ = load_model(run_dir / "checkpoints" / "last.pt", family="wavenet", use_ema=True)
+        model.eval()
+        quantisation = "mulaw" if model.cfg.head == "categorical" else "mol"
+        arm["nll_bits"] = teacher_forced_bits(model, clips)
+        arm["lpc_bits"] = lpc_nll_bits(clips, quantisation, classes=model.cfg.classes, bits=model.cfg.bits)
+        arm["continuation"] = continuation_figures(model, prompts, sample_rate, args.continue_seconds, args.draws,
+                                                   args.temperature, args.top_p)
+        results["arms"][name] = arm
+        m = arm["continuation"]["median"]
+        print(f"   {arm['steps']} steps, NLL {arm['nll_bits']:.3f} bits (LPC {arm['lpc_bits']:.3f}); continuation "
+              f"peak share {m['peak_energy_share']:.3f}, chroma {m['chroma_entropy']:.2f}, "
+              f"copy {m['copy_score']:.3f}", flush=True)
+        # Written after every arm, so a long study that is stopped keeps what it measured.
+        write_atomic(out / "results.json", json.dumps(results, indent=1, default=float))
+        write_atomic(out / "results.md", markdown(results))
+        plot(results, out / "learning_curves.png")
+    print(markdown(results))
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'learning_curves.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
