@@ -62,11 +62,12 @@ class FiLM(nn.Module):
         # The encoding goes through a learned projection before it is added: raw sinusoids
         # of unit size would otherwise swamp (or be swamped by) the features.
         self.level = nn.Linear(in_channels, in_channels)
-        # Scale and shift come from one convolution (one matrix product instead of two).
+        # Scale and shift come from one convolution (one matrix product instead of two). The
+        # scale is 1 + that output, so a small output modulates mildly. (Zero-initialising this
+        # convolution and the model's output, to start from the identity, made Adam take
+        # hundreds of steps just to grow them: on one clip, 60 steps moved MR-STFT 2.74 -> 2.72
+        # against 3.66 -> 2.53 with the default initialisation.)
         self.out = conv3(in_channels, 2 * out_channels)
-        # Start as the identity modulation: scale = 1 + 0, shift = 0.
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
 
     def forward(self, x: Tensor, noise_level: Tensor) -> tuple[Tensor, Tensor]:
         h = F.leaky_relu(self.inp(x), self.negative_slope)

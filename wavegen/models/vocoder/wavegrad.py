@@ -56,9 +56,6 @@ class WaveGradVocoder(nn.Module):
             DBlock(downs[j], downs[j + 1], factors[K - 1 - j], slope) for j in range(K - 1)
         )
         self.films = nn.ModuleList(FiLM(downs[j], ups[K - 1 - j], slope) for j in range(K))
-        # The output starts at zero, so an untrained model returns x̂ = a·y: a sane start.
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
 
     @property
     def hop_length(self) -> int:
