@@ -17,6 +17,11 @@ Placeholders in ``args``: ``{out}`` (this stage's folder), ``{dir:STAGE}`` and
 ``train.run_dir={out}``, so re-running a stopped recipe resumes its training.
 A finished stage leaves ``.done.json`` (the exact command it ran) and is skipped
 while its command stays the same.
+
+A stage may list ``smoke: [...]``, arguments appended when the recipe runs with
+``--smoke`` (``wavegen recipe run NAME --smoke``): a few steps per stage on the small
+data and debug sizes, so every path of a recipe can be checked in seconds (CI runs
+every recipe this way).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Stage:
     command: str
     args: list[str]
     after: list[str] = field(default_factory=list)
+    smoke: list[str] = field(default_factory=list)
 
     def inputs(self) -> list[str]:
         """The stages this one reads from (placeholders and explicit ``after``)."""
@@ -91,12 +97,12 @@ def load_recipe(name_or_path: str) -> Recipe:
     for i, raw in enumerate(data["stages"]):
         if not isinstance(raw, dict) or "name" not in raw or "command" not in raw:
             raise WavegenError(f"{path}: stage {i + 1} needs 'name' and 'command'")
-        unknown = set(raw) - {"name", "command", "args", "after"}
+        unknown = set(raw) - {"name", "command", "args", "after", "smoke"}
         if unknown:
             raise WavegenError(f"{path}: stage {raw['name']!r} has unknown keys {sorted(unknown)}; "
-                               "valid keys: name, command, args, after")
+                               "valid keys: name, command, args, after, smoke")
         stage = Stage(str(raw["name"]), str(raw["command"]), [str(a) for a in raw.get("args", [])],
-                      [str(a) for a in raw.get("after", [])])
+                      [str(a) for a in raw.get("after", [])], [str(a) for a in raw.get("smoke", [])])
         if stage.name in seen:
             raise WavegenError(f"{path}: two stages are named {stage.name!r}")
         for ref in stage.inputs():
@@ -110,8 +116,8 @@ def load_recipe(name_or_path: str) -> Recipe:
     return Recipe(path.stem, str(data.get("description", "")), stages, path)
 
 
-def stage_argv(stage: Stage, root: Path, train_overrides: list[str] = ()) -> list[str]:
-    """The exact ``wavegen`` command line a stage runs."""
+def stage_argv(stage: Stage, root: Path, train_overrides: list[str] = (), smoke: bool = False) -> list[str]:
+    """The exact ``wavegen`` command line a stage runs (``smoke``: with the stage's smoke arguments)."""
     out = root / stage.name
 
     def fill(match: re.Match) -> str:
@@ -124,7 +130,7 @@ def stage_argv(stage: Stage, root: Path, train_overrides: list[str] = ()) -> lis
             return str(root / ref)
         return str(root / ref / "checkpoints" / "last.pt")
 
-    args = [_PLACEHOLDER.sub(fill, a) for a in stage.args]
+    args = [_PLACEHOLDER.sub(fill, a) for a in (stage.args + stage.smoke if smoke else stage.args)]
     argv = stage.command.split() + args
     if stage.command == "train":
         argv += list(train_overrides) + [f"train.run_dir={out}"]
@@ -163,7 +169,7 @@ class StageInterrupted(WavegenError):
 
 def run_recipe(recipe: Recipe, root: Path, train_overrides: list[str] = (), dry_run: bool = False,
                only: Optional[list[str]] = None, runner: Optional[Callable[[list[str]], int]] = None,
-               log: Callable[[str], None] = print) -> list[str]:
+               log: Callable[[str], None] = print, smoke: bool = False) -> list[str]:
     """Run the recipe's stages in order, skipping finished ones; returns the names that ran."""
     if runner is None:
         from wavegen.cli import main as runner
@@ -171,7 +177,7 @@ def run_recipe(recipe: Recipe, root: Path, train_overrides: list[str] = (), dry_
     for i, stage in enumerate(recipe.stages):
         if only and stage.name not in only:
             continue
-        argv = stage_argv(stage, root, train_overrides)
+        argv = stage_argv(stage, root, train_overrides, smoke)
         done = is_done(stage, root, argv)
         status = "done, skip" if done else "run"
         log(f"[{i + 1}/{len(recipe.stages)}] {stage.name} ({status}): wavegen {' '.join(argv)}")

@@ -53,6 +53,7 @@ def _register_vocoder(targets) -> None:
     p.add_argument("--max-seconds", type=float, default=0.0,
                    help="evaluate only the first this many seconds of each piece (0: whole pieces)")
     p.add_argument("--seeds", type=int, default=3, help="noise seeds per row (mean and spread are reported)")
+    p.add_argument("--seed", type=int, default=0, help="the first noise seed")
     p.add_argument("--eta", type=float, default=None,
                    help="sampler stochasticity, 0 (deterministic) .. 1 (DDPM); default: the checkpoint's")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

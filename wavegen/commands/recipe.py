@@ -18,6 +18,9 @@ def register(sub) -> None:
     run_p.add_argument("--stage", action="append", help="run only this stage (repeatable)")
     run_p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                        help="extra Hydra override for every train stage (e.g. --train train.steps=50)")
+    run_p.add_argument("--smoke", action="store_true",
+                       help="append each stage's smoke arguments: a few steps per stage on small data, to check "
+                       "every path of the recipe in seconds (the output is not music)")
     run_p.set_defaults(func=run)
     list_p = rs.add_parser("list", help="list the recipes")
     list_p.set_defaults(func=list_recipes)
@@ -31,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root) if args.root else Path("runs") / recipe.name
     print(f"recipe {recipe.name}: {recipe.description} -> {root}")
     if args.dry_run:  # reads only: no lock, so a plan can be printed while the recipe runs
-        run_recipe(recipe, root, args.train, dry_run=True, only=args.stage)
+        run_recipe(recipe, root, args.train, dry_run=True, only=args.stage, smoke=args.smoke)
         return 0
     with FolderLock(root, "the recipe root"):  # one `recipe run` per root at a time
         try:
-            run_recipe(recipe, root, args.train, only=args.stage)
+            run_recipe(recipe, root, args.train, only=args.stage, smoke=args.smoke)
         except StageInterrupted as stopped:
             print(stopped, file=sys.stderr, flush=True)
             return stopped.exit_code

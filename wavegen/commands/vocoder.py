@@ -59,7 +59,10 @@ def register(sub) -> None:
     d.add_argument("--batch-size", type=int, default=4)
     d.add_argument("--seconds", type=float, default=0.48, help="length of each training segment")
     d.add_argument("--lr", type=float, default=1e-4)
-    d.add_argument("--stft-weight", type=float, default=1.0, help="weight of the multi-resolution STFT term")
+    d.add_argument("--truth-weight", type=float, default=1.0,
+                   help="weight of the student's MR-STFT distance to the training clip")
+    d.add_argument("--teacher-weight", type=float, default=0.5,
+                   help="weight of its MR-STFT distance to the teacher's output from the same noise")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     d.add_argument("--overwrite", action="store_true", help="replace an existing student checkpoint")
@@ -177,13 +180,17 @@ def run_distill(args: argparse.Namespace) -> int:
     if len(student_schedule) >= len(teacher_schedule):
         raise WavegenError(f"the student ({args.steps} steps) must take fewer steps than the teacher "
                            f"({len(teacher_schedule)})")
-    settings = DistillSettings(iterations=args.iterations, lr=args.lr, stft_weight=args.stft_weight, seed=args.seed)
+    from wavegen.models.vocoder.checkpoint import stored_eta
+
+    settings = DistillSettings(iterations=args.iterations, lr=args.lr, truth_weight=args.truth_weight,
+                               teacher_weight=args.teacher_weight, eta=stored_eta(ckpt), seed=args.seed)
     batches = _training_batches(ckpt, args.batch_size, args.seconds, args.seed)
     student, losses = distill(teacher, teacher_schedule, student_schedule, batches, audio_cfg, settings,
                               log=lambda s: print(s, flush=True))
     info = {"teacher": str(args.checkpoint), "teacher_schedule": teacher_schedule.to_list(),
             "steps": len(student_schedule), "iterations": args.iterations, "batch_size": args.batch_size,
-            "seconds": args.seconds, "lr": args.lr, "stft_weight": args.stft_weight,
+            "seconds": args.seconds, "lr": args.lr, "truth_weight": args.truth_weight,
+            "teacher_weight": args.teacher_weight,
             "first_loss": losses[0], "final_loss": sum(losses[-10:]) / len(losses[-10:]),
             "steps_trained": args.iterations}
     save_student(out, ckpt, student, student_schedule, info, overwrite=args.overwrite)
