@@ -210,11 +210,62 @@ def test_distill_writes_a_student_checkpoint(files, capsys, tmp_path, monkeypatc
 
 
 def test_eval_vocoder_prints_a_table_with_griffin_lim(files, capsys, tmp_path):
+    """Whole pieces (here cut to 0.3 s), two noise seeds: mean and spread per row, and the
+    Griffin-Lim row is exactly the metrics of Griffin-Lim's output averaged over the seeds."""
+    from wavegen.audio.dsp import griffin_lim
+    from wavegen.audio.io import read_audio
+    from wavegen.metrics import multi_resolution_stft_distance
+
     report = tmp_path / "eval.json"
-    code, stdout, _ = run_cli(["eval", "vocoder", files["ckpt"], files["heldout"], "--steps", "2,1", "--clips", "1",
-                               "--seconds", "0.25", "--griffin-lim-iters", "4", "--json", report], capsys)
+    code, stdout, _ = run_cli(["eval", "vocoder", files["ckpt"], files["heldout"], "--steps", "2,1", "--seeds", "2",
+                               "--max-seconds", "0.3", "--griffin-lim-iters", "4", "--json", report], capsys)
     assert code == 0
-    assert "griffin-lim (4 it)" in stdout and "MR-STFT" in stdout and "RTF" in stdout
-    rows = json.loads(report.read_text())["rows"]
-    assert [r["steps"] for r in rows] == [2, 1, None]
-    assert all(r["rtf"] > 0 and r["log_mel_l1"] > 0 for r in rows)
+    assert "griffin-lim (4 it)" in stdout and "MR-STFT" in stdout and "peak share" in stdout
+    payload = json.loads(report.read_text())
+    rows = payload["rows"]
+    assert [r["steps"] for r in rows] == [2, 1, None] and payload["seeds"] == [0, 1]
+    assert all(r["rtf"] > 0 and r["seeds"] == 2 and 0.0 <= r["peak_share"] <= 1.0 for r in rows)
+    piece = read_audio(files["heldout"] / "a.wav", AUDIO.sample_rate)[: int(0.3 * AUDIO.sample_rate)]
+    expected = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        out = griffin_lim(mel_spectrogram(piece[None], AUDIO), AUDIO, n_iter=4)[0]
+        out = torch.nn.functional.pad(out, (0, max(0, piece.shape[-1] - out.shape[-1])))[: piece.shape[-1]]
+        expected.append(multi_resolution_stft_distance(piece, out).item())
+    assert rows[-1]["mr_stft"] == pytest.approx(sum(expected) / 2, rel=1e-5)
+    assert rows[-1]["spread"]["mr_stft"] == pytest.approx(abs(expected[0] - expected[1]) / 2, rel=1e-4, abs=1e-7)
+
+
+# ----------------------------------------------------------------------------- vocode --model (shipped names)
+
+
+def test_vocode_a_shipped_model_by_name_and_its_bad_inputs(files, capsys, tmp_path, monkeypatch):
+    """A registry in a temporary folder (never the package's): a good name vocodes and prints the
+    real-time factor; an unknown name and a damaged weight file are one line each, nothing written."""
+    from wavegen.pretrained.export import export
+
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    export(files["ckpt"], "piano-test", root=registry)
+    monkeypatch.setenv("WAVEGEN_PRETRAINED_DIR", str(registry))
+    out = tmp_path / "shipped.wav"
+    code, stdout, err = run_cli(["vocode", "--model", "piano-test", files["wav"], "-o", out, "--steps", "1",
+                                 "--no-progress"], capsys)
+    assert code == 0, err
+    assert out.stat().st_size > 44 and "real-time factor" in stdout
+
+    code, _, err = run_cli(["vocode", "--model", "piano-tset", files["wav"], "-o", tmp_path / "a.wav"], capsys)
+    assert_one_line_error(code, err, "piano-tset")
+    assert not (tmp_path / "a.wav").exists()
+
+    weights = next(p for p in registry.iterdir() if p.suffix == ".pt")
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    code, _, err = run_cli(["vocode", "--model", "piano-test", files["wav"], "-o", tmp_path / "b.wav"], capsys)
+    assert_one_line_error(code, err, "checksum")
+    assert not (tmp_path / "b.wav").exists()
+
+    code, _, err = run_cli(["vocode", "--model", "piano-test", files["ckpt"], files["wav"], "-o", tmp_path / "c.wav"],
+                           capsys)
+    assert_one_line_error(code, err, "only the input")

@@ -22,8 +22,9 @@ def register(sub) -> None:
         "overlapping chunks with constant memory. Writes OUT (a WAV) and OUT with .png: the input and "
         "output spectrograms.",
     )
-    p.add_argument("checkpoint", help="a vocoder checkpoint (e.g. runs/vocoder_piano/checkpoints/last.pt)")
-    p.add_argument("input", help="mel .npy / .npz, or an audio file")
+    p.add_argument("paths", nargs="+", metavar="[CHECKPOINT] INPUT",
+                   help="a vocoder checkpoint (omit it with --model) and the input: a mel .npy / .npz, or an audio file")
+    p.add_argument("--model", help="a shipped vocoder by name instead of a checkpoint (wavegen.pretrained)")
     p.add_argument("-o", "--out", required=True, help="output .wav file")
     p.add_argument("--steps", type=int, default=None,
                    help="diffusion steps; default: the checkpoint's stored (searched or distilled) schedule")
@@ -34,6 +35,7 @@ def register(sub) -> None:
     add_threads_option(p)
     p.add_argument("--raw", action="store_true", help="use the raw weights instead of the EMA weights")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -63,8 +65,12 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.audio.dsp import AudioConfig
     from wavegen.audio.io import write_audio
     from wavegen.audio.plots import save_spectrogram_comparison_png
-    from wavegen.diffusion.samplers import vocode_stream
-    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule
+    from wavegen.diffusion.samplers import check_chunking, vocode_stream
+    import time
+
+    from tqdm import tqdm
+
+    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_eta, stored_schedule
     from wavegen.models.vocoder.inputs import load_input
 
     apply_threads(args.threads)
@@ -79,13 +85,35 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--steps must be at least 1, got {args.steps}")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, ckpt = load_vocoder(args.checkpoint, device=args.device, use_ema=not args.raw)
+    check_chunking(args.chunk_frames, args.overlap_frames)
+    if args.model and len(args.paths) != 1:
+        raise WavegenError(f"with --model, give only the input (got {len(args.paths)} paths)")
+    if not args.model and len(args.paths) != 2:
+        raise WavegenError("give a vocoder checkpoint and an input, or --model NAME and an input")
+    input_path = args.paths[-1]
+    if args.model:
+        from wavegen.pretrained import shipped_file
+
+        with shipped_file(args.model) as (path, _):
+            model, ckpt = load_vocoder(path, device=args.device)
+    else:
+        model, ckpt = load_vocoder(args.paths[0], device=args.device, use_ema=not args.raw)
     audio_cfg = AudioConfig.from_mapping(ckpt["audio"])
-    given = load_input(args.input, audio_cfg)
+    given = load_input(input_path, audio_cfg)
     schedule = stored_schedule(ckpt, args.steps)
     generator = torch.Generator().manual_seed(args.seed)
-    pieces = [p[0].float().cpu() for p in vocode_stream(model, given.log_mel, schedule, generator,
-                                                          args.chunk_frames, args.overlap_frames)]
+    started = time.perf_counter()
+    bar = None if args.no_progress else tqdm(total=given.num_samples / audio_cfg.sample_rate, unit="s", desc="vocoding",
+                                               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]")
+    pieces = []
+    for piece in vocode_stream(model, given.log_mel, schedule, generator, args.chunk_frames, args.overlap_frames,
+                               eta=stored_eta(ckpt)):
+        pieces.append(piece[0].float().cpu())
+        if bar is not None:
+            bar.update(piece.shape[-1] / audio_cfg.sample_rate)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - started
     vocoded = torch.cat(pieces)[: given.num_samples]
     write_audio(out, vocoded, audio_cfg.sample_rate, overwrite=args.overwrite)
     shown = int(PNG_SECONDS * audio_cfg.sample_rate)
@@ -95,5 +123,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         frames = shown // audio_cfg.hop_length + 1
         _save_mel_comparison(png, given.log_mel[0, :, :frames], vocoded[:shown], audio_cfg)
-    print(f"wrote {out} ({vocoded.numel() / audio_cfg.sample_rate:.2f} s, {len(schedule)} steps) and {png.name}")
+    duration = vocoded.numel() / audio_cfg.sample_rate
+    print(f"wrote {out} ({duration:.2f} s of audio, {len(schedule)} steps) and {png.name}; vocoded in {seconds:.1f} s, "
+          f"real-time factor {seconds / max(duration, 1e-9):.3f} on {torch.get_num_threads()} thread(s)")
     return 0

@@ -76,6 +76,13 @@ def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator
         return reverse_process(model, log_mel, schedule, noise, eta=eta)
 
 
+def check_chunking(chunk_frames: int, overlap_frames: int) -> None:
+    """One line of error for chunk sizes :func:`crossfade_chunks` cannot use."""
+    if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
+        raise WavegenError(f"need chunk_frames >= 2 and 0 <= overlap_frames <= chunk_frames / 2, "
+                           f"got {chunk_frames} and {overlap_frames}")
+
+
 def crossfade_chunks(
     run: Callable[[int, int], Tensor],
     num_frames: int,
@@ -93,9 +100,7 @@ def crossfade_chunks(
     linearly. ``run`` is called with increasing windows, so a streaming caller may free
     frames before ``start``. Memory holds two chunks whatever the length.
     """
-    if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
-        raise WavegenError(f"need chunk_frames >= 2 and 0 <= overlap_frames <= chunk_frames / 2, "
-                           f"got {chunk_frames} and {overlap_frames}")
+    check_chunking(chunk_frames, overlap_frames)
     if num_samples > num_frames * hop:
         raise WavegenError(f"{num_frames} mel frames cannot give {num_samples} samples (hop {hop})")
     if num_samples <= 0:
