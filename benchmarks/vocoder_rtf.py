@@ -10,7 +10,9 @@ than real time). "plain" runs every op through the PyTorch reference
 FiLM + leaky ReLU and diffusion-update kernels where they build. Both run under
 ``torch.inference_mode`` through :func:`wavegen.diffusion.samplers.sample`. Weights are
 random unless a checkpoint is given: the cost does not depend on what they learnt.
-Also prints the work per step (GFLOP per second of audio) to compare with the machine.
+Also prints the work per step (GFLOP per second of audio) to compare with the machine,
+and times Griffin-Lim (64 iterations, the evaluation's baseline) on the same mel in the
+same run, so the ratio between the two does not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -112,6 +114,16 @@ def main() -> None:
                 fused = time_sample(model, mel, schedule, args.repeats) / seconds_of_audio
                 print(f"{name:>12s} {params:7.2f}M {work:13.1f} {n:5d} {plain:10.3f} {fused:10.3f} "
                       f"{plain / fused:10.2f}x", flush=True)
+        from wavegen.audio.dsp import griffin_lim
+
+        griffin_lim(mel[..., :8], audio, n_iter=64)
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            griffin_lim(mel, audio, n_iter=64)
+            times.append(time.perf_counter() - t0)
+        print(f"{'griffin-lim':>12s} {'-':>8s} {'-':>13s} {'64 it':>5s} "
+              f"{statistics.median(times) / (frames * audio.hop_length / audio.sample_rate):10.3f}")
     finally:
         if previous is None:
             os.environ.pop("WAVEGEN_KERNELS", None)
