@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test test-slow test-cuda bench notebook clean
+.PHONY: install data-tools quickstart test test-slow test-cuda bench notebook clean
 
 install: $(STAMP)
 
@@ -14,7 +14,22 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@$(MAKE) --no-print-directory data-tools
 	touch $(STAMP)
+
+# fluidsynth + the FluidR3 General MIDI piano render the sampled-piano half of the embedded data
+# (data.renderer=both, the vocoder recipe). Installed when apt can; otherwise one line says so
+# and everything else works with data.renderer=builtin.
+FLUID_SF2 := /usr/share/sounds/sf2/FluidR3_GM.sf2
+data-tools:
+	@if command -v fluidsynth >/dev/null 2>&1 && [ -f $(FLUID_SF2) ]; then \
+	  echo "fluidsynth and the FluidR3 piano are installed"; \
+	elif (apt-get install -y -qq fluidsynth fluid-soundfont-gm || \
+	      (apt-get update -qq && apt-get install -y -qq fluidsynth fluid-soundfont-gm)) >/dev/null 2>&1; then \
+	  echo "installed fluidsynth and fluid-soundfont-gm"; \
+	else \
+	  echo "note: could not install fluidsynth and fluid-soundfont-gm (needs apt as root); data.renderer=both needs them, data.renderer=builtin does not"; \
+	fi
 
 # Main job: builds the embedded piano data, trains the quickstart WaveNet, writes sample WAVs + PNGs.
 quickstart: install

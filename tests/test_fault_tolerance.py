@@ -104,7 +104,11 @@ def test_twenty_kills_during_checkpoint_writes_always_leave_a_loadable_latest(tm
     # About 16 MB per file, so a write takes long enough to be interrupted in the middle.
     state = {"family": "wavenet", "model_config": {}, "audio": {}, "model": {"w": torch.randn(4_000_000)},
              "ema": {}, "optimizer": {}, "scheduler": {}, "rng": {}, "extra": {}, "config": {}}
+    started = time.perf_counter()
     save_checkpoint(folder, state, 0)
+    # Kill windows in units of one write on this machine right now, so a loaded machine (or a
+    # slower hash) still sees kills before, inside and after writes.
+    write_seconds = time.perf_counter() - started
     fork = multiprocessing.get_context("fork")  # the child shares the parent's imports: no interpreter start-up
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -112,7 +116,7 @@ def test_twenty_kills_during_checkpoint_writes_always_leave_a_loadable_latest(tm
     for kill in range(20):
         writer = fork.Process(target=_save_forever, args=(folder, state, newest + 1), daemon=True)
         writer.start()
-        time.sleep(rng.uniform(0.02, 0.3))
+        time.sleep(rng.uniform(0.2, 3.0) * write_seconds)
         os.kill(writer.pid, signal.SIGKILL)
         writer.join(timeout=30)
         assert writer.exitcode == -signal.SIGKILL, f"writer ended on its own (kill {kill}, seed {seed})"

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import os
 from importlib import resources
 from pathlib import Path
 from typing import Iterator, Optional
 
+from wavegen.data.files import file_sha256
 from wavegen.errors import WavegenError
 
 REGISTRY = "registry.json"
@@ -78,14 +78,6 @@ def entry(name: str, root: Optional[str | os.PathLike] = None) -> dict:
         known = ", ".join(sorted(models)) or "none yet"
         raise WavegenError(f"no shipped model named {name!r}{hint} (shipped models: {known})")
     return models[name]
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -19,12 +19,12 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from wavegen.data.files import write_bytes_atomic
 from wavegen.errors import WavegenError
 from wavegen.pretrained import ENV, FORMAT, REGISTRY, VERSION, file_sha256
 
@@ -39,23 +39,6 @@ def _target_folder(root: Optional[str | os.PathLike]) -> Path:
     """``root``, else ``$WAVEGEN_PRETRAINED_DIR``, else the package folder (the same order loading uses)."""
     chosen = root if root is not None else os.environ.get(ENV) or None
     return Path(chosen) if chosen is not None else Path(__file__).resolve().parent
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    from wavegen.audio.io import new_file_mode
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, new_file_mode())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _read_index(folder: Path) -> dict:
@@ -125,11 +108,11 @@ def export(checkpoint: str | os.PathLike, name: str, card: Optional[str | os.Pat
     }
     if card_text is not None:
         card_file = folder / f"{name}.md"
-        _write_atomic(card_file, card_text.encode("utf-8"))
+        write_bytes_atomic(card_file, card_text.encode("utf-8"))
         entry["card"] = card_file.name
     index["models"][name] = entry
     index["models"] = dict(sorted(index["models"].items()))
-    _write_atomic(folder / REGISTRY, (json.dumps(index, indent=2) + "\n").encode("utf-8"))
+    write_bytes_atomic(folder / REGISTRY, (json.dumps(index, indent=2) + "\n").encode("utf-8"))
     return entry
 
 
