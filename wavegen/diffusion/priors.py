@@ -87,9 +87,3 @@ class NoisePrior:
         shaped = spec[..., :frames] * gain[..., :frames]
         out = torch.istft(shaped, cfg.n_fft, cfg.hop_length, cfg.win_length, window, center=True, length=length)
         return out.to(z.dtype)
-
-    def whiten_scale(self, log_mel: Tensor, length: int) -> Tensor:
-        """Tensor[B, length]: a per-sample scale of the prior (for weighting losses); 1 for white."""
-        if self.kind == "white":
-            return torch.ones(log_mel.shape[0], length, device=log_mel.device, dtype=log_mel.dtype)
-        return self.frame_std(log_mel, length)
