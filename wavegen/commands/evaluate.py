@@ -54,8 +54,8 @@ def _register_vocoder(targets) -> None:
                    help="evaluate only the first this many seconds of each piece (0: whole pieces)")
     p.add_argument("--seeds", type=int, default=3, help="noise seeds per row (mean and spread are reported)")
     p.add_argument("--seed", type=int, default=0, help="the first noise seed")
-    p.add_argument("--eta", type=float, default=None,
-                   help="sampler stochasticity, 0 (deterministic) .. 1 (DDPM); default: the checkpoint's")
+    p.add_argument("--eta", type=float, default=1.0,
+                   help="sampler stochasticity, 0 (deterministic) .. 1 (DDPM, the default)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--griffin-lim-iters", type=int, default=64, help="0 leaves the Griffin-Lim row out")
     p.add_argument("--json", help="also write the rows to this JSON file")
@@ -68,14 +68,14 @@ def run_vocoder(args: argparse.Namespace) -> int:
 
     from wavegen.audio.dsp import AudioConfig
     from wavegen.diffusion.schedules import default_schedule
-    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_eta, stored_schedule, vocoder_extra
+    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule, vocoder_extra
     from wavegen.models.vocoder.evaluation import evaluate_griffin_lim, evaluate_vocoder, format_table
     from wavegen.models.vocoder.heldout import held_out_pieces
 
     steps = _steps_list(args.steps)
     if args.seeds < 1 or args.max_seconds < 0:
         raise WavegenError("--seeds must be at least 1 and --max-seconds not negative")
-    if args.eta is not None and not 0.0 <= args.eta <= 1.0:
+    if not 0.0 <= args.eta <= 1.0:
         raise WavegenError(f"--eta must lie in [0, 1], got {args.eta}")
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise WavegenError(f"output file already exists: {args.json} (pass --overwrite to replace it)")
@@ -89,7 +89,7 @@ def run_vocoder(args: argparse.Namespace) -> int:
             raise WavegenError(f"{path} was trained with other audio settings than {args.checkpoint}")
     pieces = held_out_pieces(ckpt, args.source, args.max_seconds)
     seeds = list(range(args.seed, args.seed + args.seeds))
-    eta = stored_eta(ckpt) if args.eta is None else args.eta
+    eta = args.eta
     log = lambda line: print(line, flush=True)  # noqa: E731
 
     rows = []
@@ -103,7 +103,7 @@ def run_vocoder(args: argparse.Namespace) -> int:
                                          "diffusion (default schedule)", seeds, eta, log))
     for path, (student, student_ckpt) in zip(args.student, students):
         rows.append(evaluate_vocoder(student, pieces, audio_cfg, stored_schedule(student_ckpt),
-                                     f"distilled {Path(path).name}", seeds, stored_eta(student_ckpt), log))
+                                     f"distilled {Path(path).name}", seeds, eta, log))
     if args.griffin_lim_iters > 0:
         rows.append(evaluate_griffin_lim(pieces, audio_cfg, args.griffin_lim_iters, seeds, log))
     total_seconds = sum(p.shape[-1] for p in pieces) / audio_cfg.sample_rate

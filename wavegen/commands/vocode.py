@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_eta, stored_schedule
+    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule
     from wavegen.models.vocoder.inputs import load_input
 
     apply_threads(args.threads)
@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     bar = None if args.no_progress else tqdm(total=given.num_samples / audio_cfg.sample_rate, unit="s", desc="vocoding",
                                                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]")
     pieces = []
-    for piece in vocode_stream(model, given.log_mel, schedule, generator, args.chunk_frames, args.overlap_frames,
-                               eta=stored_eta(ckpt)):
+    for piece in vocode_stream(model, given.log_mel, schedule, generator, args.chunk_frames, args.overlap_frames):
         pieces.append(piece[0].float().cpu())
         if bar is not None:
             bar.update(piece.shape[-1] / audio_cfg.sample_rate)

@@ -180,10 +180,8 @@ def run_distill(args: argparse.Namespace) -> int:
     if len(student_schedule) >= len(teacher_schedule):
         raise WavegenError(f"the student ({args.steps} steps) must take fewer steps than the teacher "
                            f"({len(teacher_schedule)})")
-    from wavegen.models.vocoder.checkpoint import stored_eta
-
     settings = DistillSettings(iterations=args.iterations, lr=args.lr, truth_weight=args.truth_weight,
-                               teacher_weight=args.teacher_weight, eta=stored_eta(ckpt), seed=args.seed)
+                               teacher_weight=args.teacher_weight, seed=args.seed)
     batches = _training_batches(ckpt, args.batch_size, args.seconds, args.seed)
     student, losses = distill(teacher, teacher_schedule, student_schedule, batches, audio_cfg, settings,
                               log=lambda s: print(s, flush=True))

@@ -4,7 +4,6 @@ Schedules live in ``extra["vocoder"]`` of a standard wavegen checkpoint::
 
     {"schedules": {"6": [β_1, ..., β_6], "2": [...]},   # keyed by step count
      "default_steps": 6,                                # what `wavegen vocode` uses
-     "eta": 1.0,                                        # sampler stochasticity (0 .. 1)
      "search": {"6": {"score": ..., "start_score": ..., ...}},
      "distilled": {...}}                                # only in a distilled student
 
@@ -46,11 +45,6 @@ def stored_schedule(ckpt: dict, steps: Optional[int] = None) -> NoiseSchedule:
         steps = int(info.get("default_steps", 6))
     betas = (info.get("schedules") or {}).get(str(steps))
     return NoiseSchedule(tuple(betas)) if betas else default_schedule(steps)
-
-
-def stored_eta(ckpt: dict) -> float:
-    """The sampler stochasticity a checkpoint asks for (0: deterministic .. 1: DDPM; default 1)."""
-    return float(vocoder_extra(ckpt).get("eta", 1.0))
 
 
 def update_vocoder_extra(path: str | os.PathLike, update: dict) -> dict:
