@@ -16,14 +16,14 @@ from wavegen.audio.dsp import AudioConfig
 from wavegen.diffusion.schedules import default_schedule
 from wavegen.diffusion.training import Objective, aligned_pair, vocoder_loss
 from wavegen.errors import WavegenError
-from wavegen.models.vocoder import VocoderConfig, WaveGradVocoder
+from wavegen.models.vocoder import VocoderConfig, build_vocoder
 
 # Validation and media vocode with this many steps (the schedule the search starts from).
 EVAL_STEPS = 6
 
 
-def build_model(model_config: dict) -> WaveGradVocoder:
-    return WaveGradVocoder(VocoderConfig.from_mapping(model_config))
+def build_model(model_config: dict) -> nn.Module:
+    return build_vocoder(VocoderConfig.from_mapping(model_config))
 
 
 def _core(model: nn.Module) -> nn.Module:
@@ -41,7 +41,7 @@ class VocoderTask:
         self.steps_seen = 0
         self.model_cfg = model_cfg
         self.audio = audio
-        self.model = WaveGradVocoder(model_cfg)
+        self.model = build_vocoder(model_cfg)
         self.val_clips = val_clips
         self.media_seconds = media_seconds
 

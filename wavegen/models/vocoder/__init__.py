@@ -2,13 +2,21 @@
 
 - :mod:`.config`   :class:`VocoderConfig` and its checks against the audio config
 - :mod:`.layers`   noise-level encoding, FiLM, UBlock, DBlock
-- :mod:`.wavegrad` :class:`WaveGradVocoder`, the noise-predicting network
+- :mod:`.wavegrad` :class:`WaveGradVocoder`, the waveform-domain denoiser
+- :mod:`.spectral` :class:`SpectralVocoder`, the STFT-domain denoiser (same interface)
 
 Samplers, schedules, schedule search and distillation live in :mod:`wavegen.diffusion`.
 """
 
 from wavegen.models.vocoder.config import VocoderConfig
+from wavegen.models.vocoder.spectral import SpectralVocoder
 from wavegen.models.vocoder.wavegrad import WaveGradVocoder
+
+
+def build_vocoder(cfg: VocoderConfig):
+    """The denoiser ``cfg.architecture`` names, built from ``cfg``."""
+    cfg.validate()
+    return SpectralVocoder(cfg) if cfg.architecture == "spectral" else WaveGradVocoder(cfg)
 
 
 def frames_to_samples(frames: int, hop_length: int) -> int:
@@ -19,4 +27,4 @@ def frames_to_samples(frames: int, hop_length: int) -> int:
     return max(frames - 1, 0) * hop_length
 
 
-__all__ = ["VocoderConfig", "WaveGradVocoder", "frames_to_samples"]
+__all__ = ["SpectralVocoder", "VocoderConfig", "WaveGradVocoder", "build_vocoder", "frames_to_samples"]

@@ -8,6 +8,8 @@ from typing import Any, Mapping
 
 from wavegen.errors import WavegenError
 
+ARCHITECTURES = ("wavegrad", "spectral")
+
 
 @dataclass
 class VocoderConfig:
@@ -20,12 +22,19 @@ class VocoderConfig:
     time resolution.
     """
 
+    # The denoiser: "wavegrad" (UBlocks/DBlocks on the waveform, wavegrad.py) or "spectral"
+    # (ConvNeXt blocks on the noisy input's STFT, spectral.py; needs prior=spectral). The
+    # upsample/downsample fields describe only the first, the spectral_* fields the second.
+    architecture: str = "wavegrad"
     n_mels: int = 80
     hop_length: int = 256
     upsample_factors: list[int] = field(default_factory=lambda: [4, 4, 4, 2, 2])
     upsample_channels: list[int] = field(default_factory=lambda: [512, 512, 256, 128, 128])
     downsample_channels: list[int] = field(default_factory=lambda: [32, 128, 128, 256, 512])
     mel_channels: int = 768  # width of the convolution that reads the mel
+    spectral_channels: int = 256
+    spectral_blocks: int = 6
+    spectral_kernel: int = 7  # frames each depthwise convolution sees (odd)
     negative_slope: float = 0.2  # leaky ReLU everywhere
     # The noise prior (wavegen.diffusion.priors): white | energy | spectral.
     prior: str = "spectral"
@@ -77,6 +86,15 @@ class VocoderConfig:
                 f"vocoder upsample_factors {list(factors)} multiply to {product} but the mel hop is "
                 f"{self.hop_length}; their product must equal audio.hop_length"
             )
+        if self.architecture not in ARCHITECTURES:
+            raise WavegenError(
+                f"unknown vocoder architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+            )
+        if self.architecture == "spectral":
+            if self.spectral_channels < 1 or self.spectral_blocks < 1 or self.spectral_kernel < 1 or self.spectral_kernel % 2 == 0:
+                raise WavegenError("spectral vocoder needs positive spectral_channels/spectral_blocks and an odd spectral_kernel")
+            if self.prior != "spectral":
+                raise WavegenError(f"the spectral vocoder needs prior=spectral (it whitens by that prior), got {self.prior!r}")
         from wavegen.diffusion.priors import PRIORS
 
         if self.prior not in PRIORS:
