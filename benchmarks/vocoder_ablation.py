@@ -6,8 +6,10 @@ Arms, one change at a time (each trains on one thread for ``--minutes`` of proce
   diffusion  + log-σ training levels, log-σ encoding, v-prediction, no clipping (white noise, old size)
   spectral   + SpecGrad-style noise shaped by the mel, level-normalised input
   stft       + MR-STFT loss on the clean estimate
-  size       + the re-balanced `small` size (the shipped recipe, on the built-in piano only)
+  size       + the re-balanced `small` size (the previous shipped recipe, on the built-in piano only)
   energy     like `size` but with the PriorGrad-style energy prior instead of the spectral one
+  denoiser   the STFT-domain denoiser with its training settings (batch 8 × 1 s, lr 1e-3): the
+             shipped recipe, on the built-in piano only
 
 Every arm's EMA weights vocode the same validation clips (6 steps, its own default schedule)
 every ``--eval-every`` CPU minutes; the clips are saved and scored here with
@@ -31,13 +33,17 @@ from pathlib import Path
 OLD_SIZE = ["model.upsample_channels=[256,128,64,32,24]", "model.downsample_channels=[8,16,32,64,128]",
             "model.mel_channels=256"]
 BUILTIN = ["data.renderer=builtin"]
+# The waveform-domain arms train as the recipe did before the STFT-domain denoiser.
+WAVEFORM = ["model=vocoder/small", "train.batch_size=4", "train.segment_length=7680", "train.lr=5e-4"]
 ARMS = {
     "old": None,  # the old checkout's own experiment=vocoder_piano
-    "diffusion": ["model.prior=white", "model.level_normalise=false", "objective.stft_weight=0", *OLD_SIZE, *BUILTIN],
-    "spectral": ["objective.stft_weight=0", *OLD_SIZE, *BUILTIN],
-    "stft": [*OLD_SIZE, *BUILTIN],
-    "size": [*BUILTIN],
-    "energy": ["model.prior=energy", *BUILTIN],
+    "diffusion": [*WAVEFORM, "model.prior=white", "model.level_normalise=false", "objective.stft_weight=0", *OLD_SIZE,
+                  *BUILTIN],
+    "spectral": [*WAVEFORM, "objective.stft_weight=0", *OLD_SIZE, *BUILTIN],
+    "stft": [*WAVEFORM, *OLD_SIZE, *BUILTIN],
+    "size": [*WAVEFORM, *BUILTIN],
+    "energy": [*WAVEFORM, "model.prior=energy", *BUILTIN],
+    "denoiser": [*BUILTIN],
 }
 
 
@@ -224,7 +230,8 @@ def main() -> None:
     results["minutes_per_arm"] = args.minutes
     changes = {"old": "the recipe before", "diffusion": "log-σ levels, encoding, v-prediction, no clipping",
                "spectral": "+ spectral noise prior, level-normalised input", "stft": "+ MR-STFT loss on x̂",
-               "size": "+ re-balanced small size", "energy": "energy prior instead of spectral"}
+               "size": "+ re-balanced small size", "energy": "energy prior instead of spectral",
+               "denoiser": "STFT-domain denoiser (batch 8 × 1 s, lr 1e-3)"}
     here = Path(__file__).resolve()
     for name in args.arms.split(","):
         env = dict(os.environ, OMP_NUM_THREADS="1")

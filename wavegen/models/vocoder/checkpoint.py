@@ -26,7 +26,7 @@ EXTRA_KEY = "vocoder"
 
 
 def load_vocoder(path: str | os.PathLike, device: str = "cpu", use_ema: bool = True):
-    """-> (WaveGradVocoder in eval mode, checkpoint dict); other families get a one-line error."""
+    """-> (vocoder in eval mode, checkpoint dict); other families get a one-line error."""
     from wavegen.train.checkpoint import load_model
 
     model, ckpt = load_model(path, family=FAMILY, use_ema=use_ema, device=device)
