@@ -122,15 +122,18 @@ class Vocoder(Model):
         return mel_spectrogram(audio.float().cpu(), self.audio)
 
     def vocode(self, mel: Tensor, steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
-               progress: Progress = None, chunk_frames: int = 512, overlap_frames: int = 32) -> Tensor:
+               progress: Progress = None, chunk_frames: int = 512, overlap_frames: int = 32,
+               mel_projection: Optional[int] = None) -> Tensor:
         """Log-mel Tensor[n_mels, F] (or [B, n_mels, F]) -> audio Tensor[(F-1)·hop] (or [B, (F-1)·hop]) on the CPU.
 
         steps: diffusion steps; None uses the checkpoint's stored (searched or distilled)
         schedule of ``sampling["steps"]`` steps. generator: seeds the noise (a CPU
         ``torch.Generator``); the same seed gives the same audio as ``wavegen vocode --seed``.
+        mel_projection: iterations pulling the output onto ``mel`` at the end
+        (:func:`wavegen.audio.dsp.project_to_mel`); None uses the checkpoint's stored count.
         """
         from wavegen.diffusion import samplers
-        from wavegen.models.vocoder.checkpoint import stored_schedule
+        from wavegen.models.vocoder.checkpoint import stored_mel_projection, stored_schedule
 
         if mel.dim() not in (2, 3) or mel.shape[-2] != self.audio.n_mels:
             raise WavegenError(f"mel must be Tensor[{self.audio.n_mels}, F] or Tensor[B, {self.audio.n_mels}, F], "
@@ -139,17 +142,21 @@ class Vocoder(Model):
         if steps is not None and int(steps) < 1:
             raise WavegenError(f"steps must be at least 1, got {steps}")
         schedule = stored_schedule(self.info, None if steps is None else int(steps))
+        projection = self._default(mel_projection, "mel_projection", stored_mel_projection(self.info))
+        if int(projection) < 0:
+            raise WavegenError(f"mel_projection must be 0 or more, got {projection}")
         batched = mel if mel.dim() == 3 else mel[None]
         if generator is None:
             generator = torch.Generator().manual_seed(0)  # the CLI's default seed: the same audio as `wavegen vocode`
         if not progress:
-            audio = samplers.vocode(self.module, batched, schedule, generator, chunk_frames, overlap_frames).float()
+            audio = samplers.vocode(self.module, batched, schedule, generator, chunk_frames, overlap_frames,
+                                    mel_projection=int(projection)).float()
         else:  # the same chunks, drawn one at a time so each can be reported
             report = _Reporter(progress, max(batched.shape[-1] - 1, 0) * self.audio.hop_length, "vocode", "smp")
             pieces = []
             try:
                 for piece in samplers.vocode_stream(self.module, batched, schedule, generator, chunk_frames,
-                                                    overlap_frames):
+                                                    overlap_frames, mel_projection=int(projection)):
                     pieces.append(piece.float().cpu())
                     report.update(piece.shape[-1])
             finally:

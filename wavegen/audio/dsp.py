@@ -7,6 +7,7 @@ must import with torch and numpy alone.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, asdict
 from functools import lru_cache
 from typing import Any, Mapping
@@ -57,10 +58,20 @@ def mu_law_decode(indices: Tensor, mu: int = 256) -> Tensor:
 # ----------------------------------------------------------------------------- mel
 
 
+# The cached filterbanks below are built with inference mode off: a tensor made under
+# torch.inference_mode() and cached would break autograd for every later caller in the
+# process (a recipe runs sampling and then training stages in one process).
+
+
 @lru_cache(maxsize=8)
 def _mel_transform(cfg: AudioConfig, device: str):
     import torchaudio.transforms as T
 
+    with torch.inference_mode(False):
+        return _build_mel_transform(T, cfg, device)
+
+
+def _build_mel_transform(T, cfg: AudioConfig, device: str):
     return T.MelSpectrogram(
         sample_rate=cfg.sample_rate,
         n_fft=cfg.n_fft,
@@ -100,13 +111,14 @@ def _envelope_weights(cfg: AudioConfig, device: str) -> Tensor:
     """Tensor[n_fft/2 + 1, n_mels]: spreads each mel band's magnitude evenly over its bins."""
     import torchaudio.functional as AF
 
-    fb = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate,
-                            norm="slaney", mel_scale="slaney")  # [bins, mels]
-    # A flat spectrum of height c gives band m the value c·Σ_k fb[k, m]; each bin then takes
-    # the fb-weighted average of its bands' heights. Non-negative and smooth, unlike a pseudo-inverse.
-    height = 1.0 / fb.sum(dim=0).clamp_min(1e-12)  # [mels]
-    share = fb / fb.sum(dim=1, keepdim=True).clamp_min(1e-12)  # [bins, mels]
-    return (share * height[None, :]).to(device)
+    with torch.inference_mode(False):
+        fb = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate,
+                                norm="slaney", mel_scale="slaney")  # [bins, mels]
+        # A flat spectrum of height c gives band m the value c·Σ_k fb[k, m]; each bin then takes
+        # the fb-weighted average of its bands' heights. Non-negative and smooth, unlike a pseudo-inverse.
+        height = 1.0 / fb.sum(dim=0).clamp_min(1e-12)  # [mels]
+        share = fb / fb.sum(dim=1, keepdim=True).clamp_min(1e-12)  # [bins, mels]
+        return (share * height[None, :]).to(device)
 
 
 def mel_envelope(log_mel: Tensor, cfg: AudioConfig) -> Tensor:
@@ -117,6 +129,52 @@ def mel_envelope(log_mel: Tensor, cfg: AudioConfig) -> Tensor:
     """
     weights = _envelope_weights(cfg, str(log_mel.device)).to(log_mel.dtype)
     return torch.einsum("km,bmf->bkf", weights, log_mel.exp())
+
+
+@lru_cache(maxsize=8)
+def _bin_shares(cfg: AudioConfig, device: str) -> tuple[Tensor, Tensor]:
+    """(mel filterbank Tensor[K, n_mels], each bin's share of every band Tensor[K, n_mels], rows summing to 1 or 0)."""
+    import torchaudio.functional as AF
+
+    with torch.inference_mode(False):
+        fb = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate,
+                                norm="slaney", mel_scale="slaney")
+        return fb.to(device), (fb / fb.sum(dim=1, keepdim=True).clamp_min(1e-12)).to(device)
+
+
+def project_to_mel(audio: Tensor, log_mel: Tensor, cfg: AudioConfig, iterations: int = 1,
+                   max_gain: float = 4.0) -> Tensor:
+    """Tensor[B, T] audio, Tensor[B, n_mels, F] log mel -> Tensor[B, T] whose mel is closer to ``log_mel``.
+
+    Each iteration measures the audio's own mel, and scales every STFT bin by the
+    band-weighted ratio of the wanted to the measured band magnitude (each ratio kept within
+    ``1/max_gain .. max_gain``), keeping the phases and the fine structure between bands.
+    The gains are smooth across frequency, so the modified STFT stays nearly consistent
+    and the inverse STFT keeps the change. A vocoder's output must have the mel it was
+    given; this removes the slowly varying part of its error (a band too quiet or too loud)
+    without touching what lies within a band. ``F`` may be ``T // hop`` (the vocoder's frames;
+    the last is repeated) or ``T // hop + 1``. Differentiable.
+    """
+    if iterations <= 0:
+        return audio
+    hop, length = cfg.hop_length, audio.shape[-1]
+    frames = length // hop + 1
+    target = log_mel.float()
+    if target.shape[-1] < frames:
+        target = torch.cat([target, target[..., -1:].expand(*target.shape[:-1], frames - target.shape[-1])], dim=-1)
+    target = target[..., :frames]
+    fb, shares = _bin_shares(cfg, str(audio.device))
+    window = torch.hann_window(cfg.win_length, device=audio.device)
+    limit = math.log(max_gain)
+    unweighted = (shares.sum(dim=1) == 0).float()[None, :, None]  # bins no band covers keep their level
+    y = audio.float()
+    for _ in range(iterations):
+        spec = torch.stft(y, cfg.n_fft, hop, cfg.win_length, window, center=True, return_complex=True)
+        measured = torch.einsum("km,bkf->bmf", fb, spec.abs()).clamp_min(1e-5).log()
+        ratio = (target - measured).clamp(-limit, limit).exp()
+        gain = torch.einsum("km,bmf->bkf", shares, ratio) + unweighted
+        y = torch.istft(spec * gain, cfg.n_fft, hop, cfg.win_length, window, center=True, length=length)
+    return y.to(audio.dtype)
 
 
 def mel_level(log_mel: Tensor, cfg: AudioConfig, length: int, floor: float = 1e-5) -> Tensor:

@@ -56,6 +56,9 @@ def _register_vocoder(targets) -> None:
     p.add_argument("--seed", type=int, default=0, help="the first noise seed")
     p.add_argument("--eta", type=float, default=1.0,
                    help="sampler stochasticity, 0 (deterministic) .. 1 (DDPM, the default)")
+    p.add_argument("--mel-projection", type=int, default=None,
+                   help="mel-projection iterations that finish each vocoding (default: the checkpoint's stored "
+                        "count; a row without it is added at the default step count when that count is above 0)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--griffin-lim-iters", type=int, default=64, help="0 leaves the Griffin-Lim row out")
     p.add_argument("--json", help="also write the rows to this JSON file")
@@ -68,7 +71,7 @@ def run_vocoder(args: argparse.Namespace) -> int:
 
     from wavegen.audio.dsp import AudioConfig
     from wavegen.diffusion.schedules import default_schedule
-    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule, vocoder_extra
+    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_mel_projection, stored_schedule, vocoder_extra
     from wavegen.models.vocoder.evaluation import evaluate_griffin_lim, evaluate_vocoder, format_table
     from wavegen.models.vocoder.heldout import held_out_pieces
 
@@ -77,6 +80,8 @@ def run_vocoder(args: argparse.Namespace) -> int:
         raise WavegenError("--seeds must be at least 1 and --max-seconds not negative")
     if not 0.0 <= args.eta <= 1.0:
         raise WavegenError(f"--eta must lie in [0, 1], got {args.eta}")
+    if args.mel_projection is not None and args.mel_projection < 0:
+        raise WavegenError(f"--mel-projection must be 0 or more, got {args.mel_projection}")
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise WavegenError(f"output file already exists: {args.json} (pass --overwrite to replace it)")
     if args.threads:
@@ -94,16 +99,24 @@ def run_vocoder(args: argparse.Namespace) -> int:
 
     rows = []
     stored = (vocoder_extra(ckpt).get("schedules") or {})
+    projection = stored_mel_projection(ckpt) if args.mel_projection is None else args.mel_projection
+    suffix = f" + mel projection ×{projection}" if projection else ""
     for n in steps:
         schedule = stored_schedule(ckpt, n)
-        label = f"diffusion ({'searched' if str(n) in stored else 'default'} schedule)"
-        rows.append(evaluate_vocoder(model, pieces, audio_cfg, schedule, label, seeds, eta, log))
+        label = f"diffusion ({'searched' if str(n) in stored else 'default'} schedule){suffix}"
+        rows.append(evaluate_vocoder(model, pieces, audio_cfg, schedule, label, seeds, eta, log, projection))
         if str(n) in stored and stored[str(n)] != default_schedule(n).to_list():
             rows.append(evaluate_vocoder(model, pieces, audio_cfg, default_schedule(n),
-                                         "diffusion (default schedule)", seeds, eta, log))
+                                         f"diffusion (default schedule){suffix}", seeds, eta, log, projection))
+        if projection and n == len(stored_schedule(ckpt)):
+            rows.append(evaluate_vocoder(model, pieces, audio_cfg, schedule, label.replace(suffix, "") +
+                                         ", no mel projection", seeds, eta, log, 0))
     for path, (student, student_ckpt) in zip(args.student, students):
+        student_projection = stored_mel_projection(student_ckpt) if args.mel_projection is None else projection
         rows.append(evaluate_vocoder(student, pieces, audio_cfg, stored_schedule(student_ckpt),
-                                     f"distilled {Path(path).name}", seeds, eta, log))
+                                     f"distilled {Path(path).name}" +
+                                     (f" + mel projection ×{student_projection}" if student_projection else ""),
+                                     seeds, eta, log, student_projection))
     if args.griffin_lim_iters > 0:
         rows.append(evaluate_griffin_lim(pieces, audio_cfg, args.griffin_lim_iters, seeds, log))
     total_seconds = sum(p.shape[-1] for p in pieces) / audio_cfg.sample_rate

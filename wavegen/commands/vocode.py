@@ -29,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="diffusion steps; default: the checkpoint's stored (searched or distilled) schedule")
     p.add_argument("--seed", type=int, default=0, help="noise seed (the output is deterministic for a seed)")
+    p.add_argument("--mel-projection", type=int, default=None,
+                   help="iterations pulling the output onto the input mel at the end (default: the model's stored count)")
     p.add_argument("--chunk-frames", type=int, default=512, help="mel frames vocoded at once")
     p.add_argument("--overlap-frames", type=int, default=32, help="frames shared by neighbouring chunks")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_schedule
+    from wavegen.models.vocoder.checkpoint import load_vocoder, stored_mel_projection, stored_schedule
     from wavegen.models.vocoder.inputs import load_input
 
     apply_threads(args.threads)
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             raise WavegenError(f"output file already exists: {path} (pass --overwrite to replace it)")
     if args.steps is not None and args.steps < 1:
         raise WavegenError(f"--steps must be at least 1, got {args.steps}")
+    if args.mel_projection is not None and args.mel_projection < 0:
+        raise WavegenError(f"--mel-projection must be 0 or more, got {args.mel_projection}")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     check_chunking(args.chunk_frames, args.overlap_frames)
@@ -101,12 +105,14 @@ def run(args: argparse.Namespace) -> int:
     audio_cfg = AudioConfig.from_mapping(ckpt["audio"])
     given = load_input(input_path, audio_cfg)
     schedule = stored_schedule(ckpt, args.steps)
+    projection = stored_mel_projection(ckpt) if args.mel_projection is None else args.mel_projection
     generator = torch.Generator().manual_seed(args.seed)
     started = time.perf_counter()
     bar = None if args.no_progress else tqdm(total=given.num_samples / audio_cfg.sample_rate, unit="s", desc="vocoding",
                                                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}]")
     pieces = []
-    for piece in vocode_stream(model, given.log_mel, schedule, generator, args.chunk_frames, args.overlap_frames):
+    for piece in vocode_stream(model, given.log_mel, schedule, generator, args.chunk_frames, args.overlap_frames,
+                               mel_projection=projection):
         pieces.append(piece[0].float().cpu())
         if bar is not None:
             bar.update(piece.shape[-1] / audio_cfg.sample_rate)

@@ -39,6 +39,9 @@ def register(sub) -> None:
     s.add_argument("--max-evals", type=int, default=120, help="at most this many schedules are scored")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    s.add_argument("--mel-projection", default="0",
+                   help="comma-separated mel-projection iteration counts to try after the schedule is found; the "
+                        "one with the lowest MR-STFT on the same clips is stored (wavegen.audio.dsp.project_to_mel)")
     s.add_argument("--dry-run", action="store_true", help="print the result without storing it")
     s.set_defaults(func=run_search)
 
@@ -104,12 +107,18 @@ def run_search(args: argparse.Namespace) -> int:
 
     from wavegen.audio.dsp import AudioConfig
     from wavegen.diffusion.schedules import NoiseSchedule
-    from wavegen.diffusion.search import fmt, log_mel_score, search_schedule
-    from wavegen.models.vocoder.checkpoint import load_vocoder, store_schedule
+    from wavegen.diffusion.search import fmt, log_mel_score, mr_stft_score, search_schedule
+    from wavegen.models.vocoder.checkpoint import load_vocoder, store_schedule, update_vocoder_extra
     from wavegen.models.vocoder.heldout import held_out_clips
 
     if args.steps < 1:
         raise WavegenError(f"--steps must be at least 1, got {args.steps}")
+    try:
+        projections = sorted({int(k) for k in str(args.mel_projection).split(",") if k.strip()})
+    except ValueError:
+        raise WavegenError(f"--mel-projection takes comma-separated whole numbers, got {args.mel_projection!r}") from None
+    if not projections or min(projections) < 0:
+        raise WavegenError(f"--mel-projection needs counts of 0 or more, got {args.mel_projection!r}")
     if args.clips < 1 or args.seconds <= 0 or args.max_evals < 1:
         raise WavegenError("--clips and --max-evals must be at least 1 and --seconds positive")
     if args.threads:
@@ -133,10 +142,18 @@ def run_search(args: argparse.Namespace) -> int:
             "seconds": args.seconds, "seed": args.seed}
     print(f"best {fmt(result.schedule.betas)}: log-mel L1 {result.score:.4f} "
           f"(start {name} {result.start_score:.4f}, {result.evaluations} schedules scored)")
+    projection = projections[0]
+    if len(projections) > 1:
+        scores = {k: mr_stft_score(model, clips, audio_cfg, result.schedule, k, seed=args.seed) for k in projections}
+        for k, value in scores.items():
+            print(f"mel projection x{k}: MR-STFT {value:.4f}", flush=True)
+        projection = min(scores, key=scores.get)
+        info["mel_projection_mr_stft"] = {str(k): v for k, v in scores.items()}
     if args.dry_run:
         return 0
     store_schedule(args.checkpoint, result.schedule, make_default=True, search_info=info)
-    print(f"stored the {args.steps}-step schedule in {args.checkpoint}")
+    update_vocoder_extra(args.checkpoint, {"mel_projection": projection})
+    print(f"stored the {args.steps}-step schedule and {projection} mel-projection iteration(s) in {args.checkpoint}")
     return 0
 
 
@@ -164,7 +181,7 @@ def run_distill(args: argparse.Namespace) -> int:
 
     from wavegen.audio.dsp import AudioConfig
     from wavegen.diffusion.distill import DistillSettings, distill
-    from wavegen.models.vocoder.checkpoint import load_vocoder, save_student, stored_schedule
+    from wavegen.models.vocoder.checkpoint import load_vocoder, save_student, stored_mel_projection, stored_schedule
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -181,7 +198,8 @@ def run_distill(args: argparse.Namespace) -> int:
         raise WavegenError(f"the student ({args.steps} steps) must take fewer steps than the teacher "
                            f"({len(teacher_schedule)})")
     settings = DistillSettings(iterations=args.iterations, lr=args.lr, truth_weight=args.truth_weight,
-                               teacher_weight=args.teacher_weight, seed=args.seed)
+                               teacher_weight=args.teacher_weight, seed=args.seed,
+                               mel_projection=stored_mel_projection(ckpt))
     batches = _training_batches(ckpt, args.batch_size, args.seconds, args.seed)
     student, losses = distill(teacher, teacher_schedule, student_schedule, batches, audio_cfg, settings,
                               log=lambda s: print(s, flush=True))

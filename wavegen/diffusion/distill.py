@@ -40,19 +40,22 @@ class DistillSettings:
     teacher_weight: float = 0.5
     eta: float = 1.0
     seed: int = 0
+    mel_projection: int = 0  # as the student will sample: its chain ends with this projection
 
 
 def distillation_loss(student, teacher, audio: Tensor, log_mel: Tensor, student_schedule: NoiseSchedule,
                       teacher_schedule: NoiseSchedule, seed: int, truth_weight: float = 1.0,
-                      teacher_weight: float = 0.5, eta: float = 1.0) -> Tensor:
+                      teacher_weight: float = 0.5, eta: float = 1.0, mel_projection: int = 0) -> Tensor:
     """Scalar loss for clips Tensor[B, F·hop] and their mels Tensor[B, n_mels, F] (gradients reach ``student`` only)."""
     batch = log_mel.shape[0]
-    output = reverse_process(student, log_mel, student_schedule, PositionalNoise(seed, batch, log_mel.device), eta=eta)
+    output = reverse_process(student, log_mel, student_schedule, PositionalNoise(seed, batch, log_mel.device), eta=eta,
+                             mel_projection=mel_projection)
     loss = truth_weight * multi_resolution_stft_distance(audio, output)
     if teacher_weight:
         with torch.no_grad():
             target = reverse_process(teacher, log_mel, teacher_schedule,
-                                     PositionalNoise(seed, batch, log_mel.device), eta=eta)
+                                     PositionalNoise(seed, batch, log_mel.device), eta=eta,
+                                     mel_projection=mel_projection)
         loss = loss + teacher_weight * multi_resolution_stft_distance(target, output)
     return loss
 
@@ -85,7 +88,8 @@ def distill(
         audio, log_mel = aligned_pair(audio, audio_cfg)
         loss = distillation_loss(student, teacher, audio, log_mel, student_schedule, teacher_schedule,
                                  seed=settings.seed * 1_000_003 + it, truth_weight=settings.truth_weight,
-                                 teacher_weight=settings.teacher_weight, eta=settings.eta)
+                                 teacher_weight=settings.teacher_weight, eta=settings.eta,
+                                 mel_projection=settings.mel_projection)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), settings.grad_clip)

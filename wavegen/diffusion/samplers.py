@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from wavegen import kernels
+from wavegen.audio.dsp import project_to_mel
 from wavegen.diffusion.noise import PositionalNoise
 from wavegen.diffusion.schedules import NoiseSchedule, schedule_from
 from wavegen.errors import WavegenError
@@ -32,7 +33,7 @@ def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
 
 
 def reverse_process(model, log_mel: Tensor, schedule: NoiseSchedule, noise: PositionalNoise,
-                    start_sample: int = 0, eta: float = 1.0) -> Tensor:
+                    start_sample: int = 0, eta: float = 1.0, mel_projection: int = 0) -> Tensor:
     """Tensor[B, n_mels, F] -> Tensor[B, F · hop]; the mel's first sample sits at ``start_sample``.
 
     ``noise`` supplies white noise at absolute sample positions, which the model's noise
@@ -42,7 +43,9 @@ def reverse_process(model, log_mel: Tensor, schedule: NoiseSchedule, noise: Posi
     start from the same draw, which distillation needs. States are never clipped: the
     chain is a linear combination of estimates, and clipping it breaks that algebra.
     ``eta`` is the stochasticity of each step (1: DDPM, 0: deterministic; see
-    :meth:`NoiseSchedule.step_coefficients`). Differentiable when called with grad enabled.
+    :meth:`NoiseSchedule.step_coefficients`). ``mel_projection`` iterations of
+    :func:`wavegen.audio.dsp.project_to_mel` finish the chain: the output is pulled onto the
+    mel it was asked for (0: off). Differentiable when called with grad enabled.
     """
     hop = model.hop_length
     length = log_mel.shape[-1] * hop
@@ -59,10 +62,13 @@ def reverse_process(model, log_mel: Tensor, schedule: NoiseSchedule, noise: Posi
         c1, c2, sigma = schedule.step_coefficients(n, eta)
         z = prior.shape(noise.window(n - 1, start_sample, length), log_mel) if sigma > 0 else None
         y = kernels.diffusion_update(y, eps, z, c1, c2, sigma, clamp=False)
+    if mel_projection:
+        y = project_to_mel(y, log_mel, model.cfg.audio(), mel_projection)
     return y
 
 
-def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None, eta: float = 1.0) -> Tensor:
+def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None, eta: float = 1.0,
+           mel_projection: int = 0) -> Tensor:
     """Vocode a whole mel in one pass: Tensor[B, n_mels, F] -> Tensor[B, F · hop].
 
     Deterministic for a given generator state (the generator is only used to draw
@@ -73,7 +79,7 @@ def sample(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator
     log_mel = log_mel.to(device=device, dtype=dtype)
     noise = PositionalNoise.from_generator(generator, log_mel.shape[0], device, dtype)
     with torch.inference_mode():
-        return reverse_process(model, log_mel, schedule, noise, eta=eta)
+        return reverse_process(model, log_mel, schedule, noise, eta=eta, mel_projection=mel_projection)
 
 
 def check_chunking(chunk_frames: int, overlap_frames: int) -> None:
@@ -140,6 +146,7 @@ def vocode_stream(
     chunk_frames: int = 512,
     overlap_frames: int = 32,
     eta: float = 1.0,
+    mel_projection: int = 0,
 ) -> Iterator[Tensor]:
     """Yield the clip of Tensor[B, n_mels, F] as consecutive Tensor[B, n] pieces, (F-1)·hop samples in all.
 
@@ -154,15 +161,15 @@ def vocode_stream(
     def run(start: int, end: int) -> Tensor:
         mel = log_mel[..., start:end].to(device=device, dtype=dtype)
         with torch.inference_mode():
-            return reverse_process(model, mel, schedule, noise, start * hop, eta=eta)
+            return reverse_process(model, mel, schedule, noise, start * hop, eta=eta, mel_projection=mel_projection)
 
     yield from crossfade_chunks(run, F, max(F - 1, 0) * hop, hop, chunk_frames, overlap_frames)
 
 
 def vocode(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None,
-           chunk_frames: int = 512, overlap_frames: int = 32, eta: float = 1.0) -> Tensor:
+           chunk_frames: int = 512, overlap_frames: int = 32, eta: float = 1.0, mel_projection: int = 0) -> Tensor:
     """Tensor[B, n_mels, F] -> Tensor[B, (F-1) · hop], chunk by chunk (see :func:`vocode_stream`)."""
-    pieces = list(vocode_stream(model, log_mel, schedule, generator, chunk_frames, overlap_frames, eta))
+    pieces = list(vocode_stream(model, log_mel, schedule, generator, chunk_frames, overlap_frames, eta, mel_projection))
     if not pieces:
         return torch.zeros(log_mel.shape[0], 0)
     return torch.cat(pieces, dim=1)

@@ -137,3 +137,20 @@ def log_mel_score(model, clips: Tensor, audio_cfg, seed: int = 0,
         return total / audio.shape[0]
 
     return score
+
+
+def mr_stft_score(model, clips: Tensor, audio_cfg, schedule: NoiseSchedule, mel_projection: int = 0, seed: int = 0,
+                  batch_size: int = 4) -> float:
+    """Mean MR-STFT of held-out clips Tensor[N, T] vocoded with ``schedule`` (same noise as :func:`log_mel_score`)."""
+    from wavegen.diffusion.samplers import sample
+    from wavegen.diffusion.training import aligned_pair
+    from wavegen.metrics import multi_resolution_stft_distance
+
+    audio, log_mel = aligned_pair(clips, audio_cfg)
+    total = 0.0
+    for start in range(0, audio.shape[0], batch_size):
+        generator = torch.Generator().manual_seed(seed + start)
+        out = sample(model, log_mel[start : start + batch_size], schedule, generator, mel_projection=mel_projection)
+        ref = audio[start : start + batch_size]
+        total += float(multi_resolution_stft_distance(ref.cpu(), out.float().cpu())) * ref.shape[0]
+    return total / audio.shape[0]

@@ -47,6 +47,11 @@ def stored_schedule(ckpt: dict, steps: Optional[int] = None) -> NoiseSchedule:
     return NoiseSchedule(tuple(betas)) if betas else default_schedule(steps)
 
 
+def stored_mel_projection(ckpt: dict) -> int:
+    """How many mel-projection iterations finish this checkpoint's sampling (0 when none is stored)."""
+    return int(vocoder_extra(ckpt).get("mel_projection", 0))
+
+
 def update_vocoder_extra(path: str | os.PathLike, update: dict) -> dict:
     """Merge ``update`` into ``extra["vocoder"]`` of the checkpoint at ``path`` (atomic rewrite)."""
     from wavegen.train.checkpoint import atomic_torch_save, load_checkpoint
@@ -86,6 +91,7 @@ def save_student(path: str | os.PathLike, teacher_ckpt: dict, student: torch.nn.
     extra_info = {
         "schedules": {str(len(schedule)): schedule.to_list()},
         "default_steps": len(schedule),
+        "mel_projection": stored_mel_projection(teacher_ckpt),
         "distilled": info,
     }
     state = {

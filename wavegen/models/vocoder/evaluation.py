@@ -91,12 +91,13 @@ def _evaluate(name: str, steps: Optional[int], pieces: Sequence[Tensor], audio_c
 
 def evaluate_vocoder(model, pieces: Sequence[Tensor], audio_cfg: AudioConfig, schedule: NoiseSchedule, name: str,
                      seeds: Sequence[int] = (0, 1, 2), eta: float = 1.0,
-                     log: Callable[[str], None] = lambda s: None) -> EvalRow:
+                     log: Callable[[str], None] = lambda s: None, mel_projection: int = 0) -> EvalRow:
     """Vocode every piece Tensor[T] from its whole mel, once per seed, and score it."""
     from wavegen.diffusion.samplers import vocode
 
     def render(log_mel: Tensor, seed: int) -> Tensor:
-        return vocode(model, log_mel, schedule, torch.Generator().manual_seed(seed), eta=eta)[0]
+        return vocode(model, log_mel, schedule, torch.Generator().manual_seed(seed), eta=eta,
+                      mel_projection=mel_projection)[0]
 
     return _evaluate(name, len(schedule), pieces, audio_cfg, render, seeds, log)
 
