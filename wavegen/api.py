@@ -326,7 +326,8 @@ class Hierarchy:
         return next(self.hierarchy.prior.parameters()).device
 
     def __repr__(self) -> str:
-        return f"<wavegen Hierarchy {', '.join(self.checkpoints)}; down: {self.down}, {self.sample_rate} Hz, {self.device}>"
+        return (f"<wavegen Hierarchy ({', '.join(self.checkpoints)}), down to audio by {self.down}, "
+                f"{self.sample_rate} Hz, {self.device}>")
 
     @torch.no_grad()
     def generate(self, seconds: float, generator: Optional[torch.Generator] = None, temperature: float = 1.0,
