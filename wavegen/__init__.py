@@ -14,14 +14,18 @@ The package is laid out by architecture layer:
 - ``tasks``     one adapter per model family that the training loop drives
 - ``pretrained`` shipped models: weight files and the registry that names them
 
-The Python API is ``wavegen.load(path_or_name)`` (see ``wavegen/api.py`` and docs/api.md).
+The Python API is ``wavegen.load(path_or_name)``, ``wavegen.load_hierarchy(recipe)`` and
+``wavegen.train_model(overrides)`` (see ``wavegen/api.py`` and docs/api.md); ``__all__``
+lists every public name. The subpackages above are the implementation: they may change.
 """
 
 __version__ = "0.1.0"
 
 # The Python API (wavegen/api.py), imported on first use: ``import wavegen`` stays cheap
 # (no torch, hydra or audio libraries until a model is loaded).
-_API = ("load", "Vocoder", "WaveNet", "Autoencoder")
+_API = ("load", "load_hierarchy", "train_model", "Vocoder", "WaveNet", "Autoencoder", "Hierarchy")
+
+__all__ = [*_API, "WavegenError", "__version__"]
 
 
 def __getattr__(name: str):
@@ -29,8 +33,12 @@ def __getattr__(name: str):
         from wavegen import api
 
         return getattr(api, name)
+    if name == "WavegenError":  # what every user error raises: catch it to handle bad input
+        from wavegen.errors import WavegenError
+
+        return WavegenError
     raise AttributeError(f"module 'wavegen' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_API))
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,5 @@
-"""The Python API: ``wavegen.load`` and one object per model family.
+"""The Python API: ``wavegen.load`` and one object per model family, ``wavegen.load_hierarchy``
+and ``wavegen.train_model``.
 
 ::
 
@@ -6,12 +7,14 @@
 
     vocoder = wavegen.load("piano-16k")                      # a shipped model, or a checkpoint path
     audio = vocoder.vocode(vocoder.mel(piano))               # Tensor[T] -> Tensor[n_mels, F] -> Tensor[T']
+    piece = wavegen.load_hierarchy("piano_hierarchy_tiny").generate(60)   # a trained recipe -> Tensor[T]
+    checkpoint = wavegen.train_model(["experiment=quickstart"])           # what `wavegen train` does -> Path
 
 Each object owns its weights (EMA unless ``use_ema=False``), its audio config
 and its device. The methods are thin wrappers over the functions the CLI uses
 (:func:`wavegen.diffusion.samplers.vocode`, :func:`wavegen.generate.sampling.generate_tokens`,
 the autoencoder's ``encode`` / ``decode_stream``), so the API and ``wavegen
-vocode`` / ``sample`` / ``encode`` / ``decode`` give the same audio for the same seed.
+vocode`` / ``sample`` / ``encode`` / ``decode`` / ``generate`` give the same audio for the same seed.
 See docs/api.md for shape-annotated examples.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
 import torch
 from torch import Tensor
@@ -303,3 +306,124 @@ def _wrap(module, ckpt: dict, source: str, sampling: dict, card: Optional[str]) 
 
         sampling = {"steps": int(vocoder_extra(ckpt).get("default_steps", 6))}
     return _CLASSES[ckpt["family"]](module, info, source, sampling, card)
+
+
+class Hierarchy:
+    """A trained hierarchy (top prior -> level-2 codes -> level-1 codes -> audio), from a recipe's run folder.
+
+    ``hierarchy`` is the loaded :class:`wavegen.hierarchy.assembly.Hierarchy` (its models, ``down``,
+    ``sample_rate``); ``checkpoints`` maps each level to the file it came from.
+    """
+
+    def __init__(self, hierarchy, checkpoints: dict):
+        self.hierarchy = hierarchy
+        self.checkpoints = checkpoints
+
+    @property
+    def sample_rate(self) -> int:
+        return self.hierarchy.sample_rate
+
+    @property
+    def down(self) -> str:
+        """The way down to audio: ``wavenet`` (the level-1 decoder) or ``vocoder`` (codes -> mel -> vocoder)."""
+        return self.hierarchy.down
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hierarchy.prior.parameters()).device
+
+    def __repr__(self) -> str:
+        return (f"<wavegen Hierarchy ({', '.join(self.checkpoints)}), down to audio by {self.down}, "
+                f"{self.sample_rate} Hz, {self.device}>")
+
+    @torch.no_grad()
+    def generate(self, seconds: float, generator: Optional[torch.Generator] = None, temperature: float = 1.0,
+                 progress: Progress = None, chunk_frames: int = 256, vocoder_steps: int = 6,
+                 backend: str = "auto") -> Tensor:
+        """``seconds`` of music -> Tensor[round(seconds · sample_rate)] on the CPU, sampled top-down in one pass.
+
+        generator: its seed (``generator.initial_seed()``; default 0) seeds every level, as
+        ``wavegen generate --seed`` does: each level draws from its own generator derived from
+        it, so the same seed gives the CLI's audio, and calling again with the same generator
+        repeats the piece. progress: True draws the CLI's per-level bars; a callable receives
+        ``(samples_done, samples_total)``. The other options are the CLI's.
+        """
+        from wavegen.commands import check_backend
+        from wavegen.hierarchy.assembly import Progress as Bars, generate_audio
+
+        if not 0 < seconds < float("inf"):
+            raise WavegenError(f"seconds must be a positive number, got {seconds}")
+        if chunk_frames < 1:
+            raise WavegenError(f"chunk_frames must be at least 1, got {chunk_frames}")
+        temperature = _check_temperature(temperature)
+        check_backend(backend)
+        seed = 0 if generator is None else generator.initial_seed()
+        total = int(round(seconds * self.sample_rate))
+        report = _Reporter(progress if callable(progress) else None, total, "generate", "smp")
+        pieces = []
+        try:
+            for chunk in generate_audio(self.hierarchy, total, seed, temperature, progress=Bars(bars=progress is True),
+                                        chunk_frames=chunk_frames, vocoder_steps=vocoder_steps, backend=backend):
+                pieces.append(chunk.float())
+                report.update(chunk.shape[-1])
+        finally:
+            report.close()
+        return torch.cat(pieces)
+
+
+def load_hierarchy(recipe: Optional[str] = None, root: Optional[str | os.PathLike] = None, down: Optional[str] = None,
+                   stage: Optional[str] = None, device="cpu", **checkpoints: Optional[str | os.PathLike]) -> Hierarchy:
+    """A recipe's trained hierarchy -> :class:`Hierarchy`; the arguments are ``wavegen generate``'s options.
+
+    recipe: a recipe name or file (e.g. ``piano_hierarchy_tiny``); its first ``generate`` stage
+    names the checkpoints (with ``down``, the first going down to audio that way: ``wavenet`` or
+    ``vocoder``; ``stage`` names one), found under ``root`` (default ``runs/<recipe>``, as
+    ``wavegen recipe run`` writes it). checkpoints: ``prior``, ``level2``, ``level1``,
+    ``codes_to_mel``, ``vocoder`` paths, which win over the recipe's (or replace it).
+    device: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``.
+    """
+    from wavegen.commands.generate import CHECKPOINT_OPTIONS, recipe_arguments
+    from wavegen.hierarchy.assembly import load_hierarchy as load_levels
+
+    unknown = sorted(set(checkpoints) - set(CHECKPOINT_OPTIONS))
+    if unknown:
+        raise WavegenError(f"unknown checkpoint {unknown[0]!r}; the levels are {', '.join(CHECKPOINT_OPTIONS)}")
+    paths = {k: (os.fspath(v) if v is not None else None) for k, v in checkpoints.items()}
+    if recipe is not None:
+        base = recipe_arguments(recipe, Path(root) if root is not None else None, stage, down)
+        for key in CHECKPOINT_OPTIONS:
+            if paths.get(key) is None and getattr(base, key):
+                paths[key] = getattr(base, key)
+        down = down or base.down
+        missing = [k for k in CHECKPOINT_OPTIONS if paths.get(k) and not Path(paths[k]).exists()]
+        if missing:
+            raise WavegenError(f"recipe {recipe!r} has not produced its checkpoints yet ({paths[missing[0]]} "
+                               f"not found); run `wavegen recipe run {recipe}` first")
+    if not paths.get("prior"):
+        raise WavegenError("name a hierarchy: a recipe, or checkpoints prior=..., level1=...")
+    down = down or "wavenet"
+    h = load_levels(paths.get("prior"), paths.get("level1"), paths.get("level2"), paths.get("codes_to_mel"),
+                    paths.get("vocoder"), down, str(_device(device)))
+    levels = CHECKPOINT_OPTIONS if down == "vocoder" else ("prior", "level2", "level1")  # what was loaded
+    return Hierarchy(h, {k: Path(paths[k]) for k in levels if paths.get(k)})
+
+
+def train_model(overrides: Iterable[str] = ()) -> Path:
+    """What ``wavegen train OVERRIDES`` does, from Python -> the path of the run's ``checkpoints/last.pt``.
+
+    overrides: Hydra overrides, e.g. ``["experiment=wavenet_debug", "train.steps=20",
+    "train.run_dir=/tmp/run"]``; the same config composition (and the same one-line errors for
+    misspelt keys) and the same run folder (``train.run_dir``, default ``runs/<name>`` under the
+    current directory) as the command, so running it again resumes from the last checkpoint.
+    A SIGINT or SIGTERM saves the step in progress and raises
+    :class:`wavegen.train.stopping.Interrupted`, which names the checkpoint.
+    (Not ``wavegen.train``: that name is the training package.)
+    """
+    from wavegen.config import compose
+    from wavegen.train.loop import train
+
+    if isinstance(overrides, (str, bytes)):
+        raise WavegenError(f"overrides must be a list of strings such as ['train.steps=20'], got {overrides!r}")
+    cfg = compose(list(overrides))
+    train(cfg)
+    return Path(str(cfg.train.run_dir)).expanduser() / "checkpoints" / "last.pt"

@@ -8,10 +8,13 @@ changes. A later process finds the built library and only loads it.
 
 A build that cannot happen (no compiler, no nvcc, a compile error) is reported in
 ONE warning line per backend and process; callers then use the reference path.
+A build, or a wait for another process's build of the same folder, says so on
+stderr when it starts and when it ends (it takes seconds); a warm cache says nothing.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import platform
@@ -176,6 +179,35 @@ def build_key(kind: str, flags: list[str]) -> str:
 # ----------------------------------------------------------------------------- building
 
 
+def _library_path(folder: Path, kind: str, cpp_extension) -> Path:
+    """Where cpp_extension.load leaves the built library (it links it last, so it exists only when complete)."""
+    return folder / f"wavegen_{kind}_ops{cpp_extension.LIB_EXT}"
+
+
+def _someone_else_builds(folder: Path) -> bool:
+    """Whether another process holds the build lock that cpp_extension.load takes (an flock on
+    ``folder/lock``, released by the kernel when its holder dies)."""
+    try:
+        fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _say(line: str) -> None:
+    print(f"wavegen: {line}", file=sys.stderr, flush=True)
+
+
 def _build(kind: str, verbose: bool) -> BuildResult:
     import time
 
@@ -208,6 +240,14 @@ def _build(kind: str, verbose: bool) -> BuildResult:
     key_flags = flags + ([f"arch={os.environ['TORCH_CUDA_ARCH_LIST']}"] if kind == "cuda" else [])
     folder = cache_root() / f"{kind}-{build_key(kind, key_flags)}"
     folder.mkdir(parents=True, exist_ok=True)
+    # A first use compiles for seconds: say so, rather than leave a frozen progress bar unexplained.
+    label = kind.upper()
+    cold = not _library_path(folder, kind, cpp_extension).exists()
+    waiting = cold and _someone_else_builds(folder)
+    if waiting:
+        _say(f"waiting for another process to finish compiling the {label} kernels (in {folder})…")
+    elif cold:
+        _say(f"compiling the {label} kernels (first use; cached in {folder})…")
     try:
         library = cpp_extension.load(
             name=f"wavegen_{kind}_ops",
@@ -226,7 +266,12 @@ def _build(kind: str, verbose: bool) -> BuildResult:
                 os.environ.pop("TORCH_CUDA_ARCH_LIST", None)
             else:
                 os.environ["TORCH_CUDA_ARCH_LIST"] = saved_arch
-    return BuildResult(True, library=str(library), seconds=time.perf_counter() - start, flags=flags)
+    seconds = time.perf_counter() - start
+    if waiting:
+        _say(f"the {label} kernels are ready (waited {seconds:.1f} s)")
+    elif cold:
+        _say(f"compiled the {label} kernels in {seconds:.1f} s")
+    return BuildResult(True, library=str(library), seconds=seconds, flags=flags)
 
 
 def load(kind: str, verbose: bool = False, warn: bool = True) -> BuildResult:
