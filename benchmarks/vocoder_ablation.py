@@ -147,6 +147,29 @@ def _score(clips, vocoded) -> dict:
             "peak_share": sum(peak_energy_share(e) for e in est) / len(est)}
 
 
+def _projected(clips, vocoded, iterations: int):
+    """The vocoded clips finished by ``iterations`` of mel projection onto the reference clips' mels."""
+    import torch
+
+    from wavegen.audio.dsp import AudioConfig, project_to_mel
+    from wavegen.diffusion.training import aligned_pair
+
+    cfg = AudioConfig()
+    _, mel = aligned_pair(torch.as_tensor(clips), cfg)
+    est = torch.as_tensor(vocoded)
+    return project_to_mel(est, mel[..., : est.shape[-1] // cfg.hop_length], cfg, iterations).numpy()
+
+
+def _add_projection_row(results: dict, clips, work: Path, arm: str, iterations: int) -> None:
+    """A row for ``arm``'s clips with the sampler's mel projection: a sampling change, no training."""
+    import numpy as np
+
+    points = [{**pt, **_score(clips, _projected(clips, np.load(work / arm / pt["file"]), iterations))}
+              for pt in results["arms"][arm]["points"]]
+    results["arms"][f"{arm}+projection"] = {"change": f"+ mel projection ×{iterations} at sampling (same weights)",
+                                            "overrides": results["arms"][arm]["overrides"], "points": points}
+
+
 def _griffin_lim(clips) -> dict:
     import torch
 
@@ -207,6 +230,8 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=4)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--projection", type=int, default=2,
+                   help="mel-projection iterations of the extra row for the `denoiser` arm (0: no such row)")
     args = p.parse_args()
     if args.cmd == "run-arm":
         run_arm(args)
@@ -214,6 +239,14 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
+        results_path = out / "results.json"
+        results = json.loads(results_path.read_text())
+        if args.projection and "denoiser" in results["arms"] and (Path(args.work) / "clips.npy").exists():
+            import numpy as np
+
+            _add_projection_row(results, np.load(Path(args.work) / "clips.npy"), Path(args.work), "denoiser",
+                                args.projection)
+            results_path.write_text(json.dumps(results, indent=1))
         report(out)
         return
     work = Path(args.work)
@@ -249,6 +282,8 @@ def main() -> None:
         curve = json.loads((work / name / "curve.json").read_text())
         points = [{**pt, **_score(clips, np.load(work / name / pt["file"]))} for pt in curve]
         results["arms"][name] = {"change": changes[name], "overrides": overrides, "points": points}
+        if name == "denoiser" and args.projection:
+            _add_projection_row(results, clips, work, name, args.projection)
         results_path.write_text(json.dumps(results, indent=1))
     report(out)
 

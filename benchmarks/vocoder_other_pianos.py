@@ -40,10 +40,12 @@ def soundfonts(folder: str) -> list[Path]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", help="a vocoder checkpoint or the name of a shipped one")
+    p.add_argument("--tag", default="", help="a label for this run's vocoder rows")
     p.add_argument("--pieces", type=int, default=3)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--offset", type=float, default=5.0)
     p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--mel-projection", type=int, default=None, help="default: the model's stored count")
     p.add_argument("--soundfonts", default="/usr/share/sounds")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json")
@@ -85,10 +87,11 @@ def main() -> None:
             clips.append(torch.from_numpy(clip))
         x = torch.stack(clips)
         mel = torch.stack([vocoder.mel(c) for c in clips])
-        out = vocoder.vocode(mel, steps=args.steps, generator=torch.Generator().manual_seed(0))
+        out = vocoder.vocode(mel, steps=args.steps, generator=torch.Generator().manual_seed(0),
+                             mel_projection=args.mel_projection)
         torch.manual_seed(0)
         gl = griffin_lim(mel, cfg)[:, : x.shape[-1]]
-        for name, y in ((f"vocoder {args.steps} steps", out), ("griffin-lim", gl)):
+        for name, y in ((f"vocoder {args.steps} steps{args.tag}", out), ("griffin-lim", gl)):
             rows.append({
                 "piano": piano, "system": name,
                 "log_mel_l1": float(log_mel_l1(x, y, cfg)),

@@ -3,6 +3,7 @@
     python benchmarks/vocoder_rtf.py                          # base size, 6/2/1 steps, 2 threads, 2 s, median of 3
     python benchmarks/vocoder_rtf.py --sizes base,small --seconds 4 --repeats 5
     python benchmarks/vocoder_rtf.py --checkpoint runs/vocoder_piano/train/checkpoints/last.pt
+    python benchmarks/vocoder_rtf.py --model piano-16k --steps 6,2   # the shipped model, its stored settings
 
 Real-time factor = seconds spent vocoding / seconds of audio produced (below 1 is faster
 than real time). "plain" runs every op through the PyTorch reference
@@ -48,7 +49,7 @@ def gflop_per_audio_second(model, hop: int, sample_rate: int) -> float:
     return counter.get_total_flops() / (frames * hop / sample_rate) / 1e9
 
 
-def time_sample(model, mel, schedule, repeats: int) -> float:
+def time_sample(model, mel, schedule, repeats: int, mel_projection: int = 0) -> float:
     import torch
 
     from wavegen.diffusion.samplers import sample
@@ -57,7 +58,7 @@ def time_sample(model, mel, schedule, repeats: int) -> float:
     times = []
     for r in range(repeats):
         t0 = time.perf_counter()
-        sample(model, mel, schedule, torch.Generator().manual_seed(r))
+        sample(model, mel, schedule, torch.Generator().manual_seed(r), mel_projection=mel_projection)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -66,10 +67,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="base", help="comma-separated model sizes (conf/model/vocoder)")
     parser.add_argument("--checkpoint", help="benchmark this vocoder checkpoint instead of random-weight sizes")
+    parser.add_argument("--model", help="benchmark this shipped vocoder (wavegen.pretrained) instead")
     parser.add_argument("--steps", default="6,2,1")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mel-projection", type=int, default=None,
+                        help="projection iterations after sampling (default: a checkpoint's stored count, else 0)")
     args = parser.parse_args()
 
     import torch
@@ -84,17 +88,29 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{args.threads} thread(s), load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
           f"compiled CPU kernels: {'yes' if fused_ok else 'no (fused = reference)'}")
-    if args.checkpoint:
+    if args.checkpoint or args.model:
         from wavegen.models.vocoder.checkpoint import load_vocoder
 
-        model, ckpt = load_vocoder(args.checkpoint)
+        if args.model:
+            from wavegen.pretrained import shipped_file
+
+            with shipped_file(args.model) as (path, _):
+                model, ckpt = load_vocoder(path)
+        else:
+            model, ckpt = load_vocoder(args.checkpoint)
         audio = AudioConfig.from_mapping(ckpt["audio"])
-        models = {Path(args.checkpoint).name: model}
+        models = {args.model or Path(args.checkpoint).name: model}
+        if args.mel_projection is None:
+            from wavegen.models.vocoder.checkpoint import stored_mel_projection
+
+            args.mel_projection = stored_mel_projection(ckpt)
     else:
         models = {size: build(size) for size in args.sizes.split(",")}
     frames = int(args.seconds * audio.sample_rate) // audio.hop_length
     mel = torch.randn(1, audio.n_mels, frames, generator=torch.Generator().manual_seed(0)) * 2 - 6
-    print(f"{frames * audio.hop_length / audio.sample_rate:.2f} s of audio per run, median of {args.repeats}")
+    projection = args.mel_projection or 0
+    print(f"{frames * audio.hop_length / audio.sample_rate:.2f} s of audio per run, median of {args.repeats}; "
+          f"{projection} mel-projection iteration(s) after sampling")
     print(f"{'model':>12s} {'params':>8s} {'GFLOP/step·s':>13s} {'steps':>5s} {'plain RTF':>10s} "
           f"{'fused RTF':>10s} {'plain/fused':>11s}")
     previous = os.environ.get("WAVEGEN_KERNELS")
@@ -106,12 +122,12 @@ def main() -> None:
                 schedule = default_schedule(n)
                 seconds_of_audio = frames * audio.hop_length / audio.sample_rate
                 os.environ["WAVEGEN_KERNELS"] = "reference"
-                plain = time_sample(model, mel, schedule, args.repeats) / seconds_of_audio
+                plain = time_sample(model, mel, schedule, args.repeats, projection) / seconds_of_audio
                 if previous is None:
                     os.environ.pop("WAVEGEN_KERNELS")
                 else:
                     os.environ["WAVEGEN_KERNELS"] = previous
-                fused = time_sample(model, mel, schedule, args.repeats) / seconds_of_audio
+                fused = time_sample(model, mel, schedule, args.repeats, projection) / seconds_of_audio
                 print(f"{name:>12s} {params:7.2f}M {work:13.1f} {n:5d} {plain:10.3f} {fused:10.3f} "
                       f"{plain / fused:10.2f}x", flush=True)
         from wavegen.audio.dsp import griffin_lim
