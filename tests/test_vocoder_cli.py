@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,3 +270,29 @@ def test_vocode_a_shipped_model_by_name_and_its_bad_inputs(files, capsys, tmp_pa
     code, _, err = run_cli(["vocode", "--model", "piano-test", files["ckpt"], files["wav"], "-o", tmp_path / "c.wav"],
                            capsys)
     assert_one_line_error(code, err, "only the input")
+
+
+def test_mel_projection_defaults_to_the_stored_count_and_refuses_negatives(files, capsys, tmp_path):
+    """The stored count is what `vocode` uses unless told otherwise: a checkpoint storing 2
+    iterations gives the same audio as `--mel-projection 2` on one storing none, and other
+    audio than `--mel-projection 0`; a negative count is one line."""
+    import soundfile as sf
+
+    from wavegen.models.vocoder.checkpoint import update_vocoder_extra
+
+    stored = tmp_path / "stored.pt"
+    stored.write_bytes(Path(files["ckpt"]).read_bytes())
+    update_vocoder_extra(stored, {"mel_projection": 2})
+    outputs = {}
+    for name, ckpt, extra in [("stored", stored, []), ("flag", files["ckpt"], ["--mel-projection", "2"]),
+                              ("off", stored, ["--mel-projection", "0"])]:
+        out = tmp_path / f"{name}.wav"
+        code, _, err = run_cli(["vocode", ckpt, files["npy"], "-o", out, "--steps", "2", *extra], capsys)
+        assert code == 0, err
+        outputs[name] = sf.read(out)[0]
+    assert np.array_equal(outputs["stored"], outputs["flag"])
+    assert not np.allclose(outputs["stored"], outputs["off"])
+    code, _, err = run_cli(["vocode", files["ckpt"], files["npy"], "-o", tmp_path / "neg.wav",
+                            "--mel-projection", "-1"], capsys)
+    assert_one_line_error(code, err, "--mel-projection")
+    assert not (tmp_path / "neg.wav").exists()
