@@ -246,7 +246,7 @@ def test_full_recipe_stage_graph_and_composition(tmp_path):
         if stage.command == "train":
             cfg = compose([a for a in argv[1:] if "=" in a])
             assert cfg.train.run_dir == str(tmp_path / stage.name)
-            assert cfg.model.name in ("base", "level2_base", "small") and cfg.data.kind == "maestro"
+            assert cfg.model.name in ("base", "level2_base", "spectral") and cfg.data.kind == "maestro"
 
 
 def test_recipe_dry_run_skips_finished_stages_and_resumes(tmp_path):
