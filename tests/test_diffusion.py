@@ -74,23 +74,52 @@ def test_training_levels_are_log_uniform_over_every_samplers_range():
         assert SIGMA_MIN <= min(sigmas) and max(sigmas) <= SIGMA_MAX
 
 
-def test_step_coefficients():
+def forward_chain_facts(betas, n: int) -> dict:
+    """Facts about the forward chain ``y_k = √(1-β_k)·y_{k-1} + √β_k·ε_k`` from ``y_0 = x``,
+    built one step at a time from the betas (not from the schedule's ᾱ): the mean factors
+    (E[y_k | x] = m_k·x) and variances of y_{n-1} and y_n given x, and their covariance."""
+    mean, var, facts = 1.0, 0.0, {}
+    for k, beta in enumerate(betas[:n], start=1):
+        if k == n:
+            facts.update(m_prev=mean, v_prev=var, cov=math.sqrt(1 - beta) * var)
+        mean, var = math.sqrt(1 - beta) * mean, (1 - beta) * var + beta
+    facts.update(m=mean, v=var)
+    return facts
+
+
+def test_the_ancestral_step_is_the_gaussian_posterior_of_the_forward_chain():
+    """eta = 1: fed the true noise, the step's mean and deviation are those of
+    q(y_{n-1} | y_n, x), obtained by conditioning the chain's joint Gaussian."""
     s = NoiseSchedule(WAVEGRAD_6)
-    ab = s.alpha_bars
-    # eta = 1 is the DDPM ancestral step: c1 = 1/√α_n, c2 = β_n/√(1-ᾱ_n), σ the posterior deviation.
-    for n in range(1, 7):
+    for n in range(2, 7):
+        f = forward_chain_facts(s.betas, n)
         c1, c2, sigma = s.step_coefficients(n, eta=1.0)
-        beta, prev = s.betas[n - 1], ab[n - 2] if n > 1 else 1.0
-        assert c1 == pytest.approx(1 / math.sqrt(1 - beta), rel=1e-9)
-        assert c2 == pytest.approx(beta / math.sqrt(1 - ab[n - 1]), rel=1e-6)
-        assert sigma == pytest.approx(math.sqrt(beta * (1 - prev) / (1 - ab[n - 1])) if n > 1 else 0.0, rel=1e-9)
-    # eta = 0: deterministic, and y_{n-1} = a' x̂ + s' ε̂ exactly.
-    c1, c2, sigma = s.step_coefficients(4, eta=0.0)
-    assert sigma == 0.0
-    a, sd, a1, sd1 = math.sqrt(ab[3]), math.sqrt(1 - ab[3]), math.sqrt(ab[2]), math.sqrt(1 - ab[2])
-    x, eps = 0.3, -1.2
-    y = a * x + sd * eps
-    assert c1 * (y - c2 * eps) == pytest.approx(a1 * x + sd1 * eps, rel=1e-9)
+        for x, y in [(0.3, -0.7), (-1.0, 2.0), (0.0, 0.05)]:
+            eps = (y - f["m"] * x) / math.sqrt(f["v"])  # the noise y_n actually holds
+            posterior_mean = f["m_prev"] * x + f["cov"] / f["v"] * (y - f["m"] * x)
+            assert c1 * (y - c2 * eps) == pytest.approx(posterior_mean, rel=1e-9, abs=1e-12), (n, x, y)
+        posterior_var = f["v_prev"] - f["cov"] ** 2 / f["v"]
+        assert sigma**2 == pytest.approx(posterior_var, rel=1e-6), n
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.3, 1.0])
+def test_every_step_keeps_the_forward_marginals(eta):
+    """For any eta, y_n ~ q(y_n | x) stepped with its true noise gives y_{n-1} ~ q(y_{n-1} | x)
+    (DDIM's defining property), its randomness is eta times the ancestral step's, and the
+    last step returns x itself."""
+    s = NoiseSchedule(DIFFWAVE_FAST_6)
+    for n in range(2, 7):
+        f = forward_chain_facts(s.betas, n)
+        c1, c2, sigma = s.step_coefficients(n, eta)
+        # y_{n-1} = c1·(y - c2·(y - m·x)/√v) + σ·z = gain·y + c1·c2·m/√v·x + σ·z
+        gain = c1 * (1 - c2 / math.sqrt(f["v"]))
+        assert gain * f["m"] + c1 * c2 * f["m"] / math.sqrt(f["v"]) == pytest.approx(f["m_prev"], rel=1e-9)
+        assert gain**2 * f["v"] + sigma**2 == pytest.approx(f["v_prev"], rel=1e-6), (n, eta)
+        assert sigma == pytest.approx(eta * s.step_coefficients(n, 1.0)[2], rel=1e-12)
+    f = forward_chain_facts(s.betas, 1)
+    c1, c2, sigma = s.step_coefficients(1, eta)
+    x, y = 0.4, -0.9
+    assert sigma == 0.0 and c1 * (y - c2 * (y - f["m"] * x) / math.sqrt(f["v"])) == pytest.approx(x, rel=1e-9)
     with pytest.raises(WavegenError, match="eta"):
         s.step_coefficients(2, eta=1.5)
 
@@ -300,19 +329,50 @@ def test_search_finds_the_optimum_of_a_smooth_score():
     assert result.score < result.start_score
 
 
-def test_search_is_no_worse_than_its_start_with_the_real_score():
-    model = tiny_model()
-    g = torch.Generator().manual_seed(0)
-    t = torch.arange(4 * 256) / AUDIO.sample_rate
+class BiasedOracle(Oracle):
+    """Knows the clean signal, but its noise estimate is off by a fixed pattern ``error``.
+
+    The last step returns x̂ = (y_1 - s_1·ε̂)/a_1 = clean - (s_1/a_1)·error whatever the
+    earlier steps did, so the output depends on the first β alone (s_1/a_1 = √(β_1/(1-β_1)))
+    and is best when β_1 is smallest. Float64 throughout: in float32 the level √ᾱ_1 of a
+    β_1 near 1e-7 rounds to 1 and the oracle could not recover s_1 from it.
+    """
+
+    def __init__(self, clean: torch.Tensor, error: torch.Tensor):
+        super().__init__(clean, "white")
+        self.error = error
+
+    def forward(self, noisy, log_mel, level):
+        return super().forward(noisy, log_mel, level) + self.error
+
+
+def test_search_finds_the_known_best_schedule_with_the_real_score():
+    from wavegen.diffusion.samplers import sample
+    from wavegen.diffusion.search import BETA_MIN
+    from wavegen.diffusion.training import aligned_pair
+
+    t = torch.arange(4 * 256, dtype=torch.float64) / AUDIO.sample_rate
     clips = torch.stack([0.3 * torch.sin(2 * math.pi * f * t) for f in (220.0, 330.0)])
-    clips = clips + 0.01 * torch.randn(clips.shape, generator=g)
+    clean, mel = aligned_pair(clips, AUDIO)
+    error = 0.3 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    model = BiasedOracle(clean, error).double()
+    # The premise, checked: the vocoded output is clean - √(β_1/(1-β_1))·error.
+    for betas in [(1e-3, 0.5), (1e-3, 0.9), (0.1, 0.5)]:
+        out = sample(model, mel, NoiseSchedule(betas), torch.Generator().manual_seed(0))
+        assert (out - (clean - math.sqrt(betas[0] / (1 - betas[0])) * error)).abs().max().item() < 1e-9
+
     score = log_mel_score(model, clips, AUDIO, seed=0)
-    start = NoiseSchedule((1e-4, 1e-2))
-    result = search_schedule(score, start, max_evaluations=8)
-    assert result.evaluations <= 8
-    assert list(result.schedule.betas) == sorted(result.schedule.betas)
+    start = NoiseSchedule((0.1, 0.5))  # deliberately bad: a large first step
+    result = search_schedule(score, start, max_evaluations=40)
+    # The answer is known: β_1 at the grid's floor, β_2 left alone (it changes nothing, and
+    # only moves that lower the score are kept).
+    assert list(result.schedule.betas) == [BETA_MIN, 0.5]
+    assert result.score < 0.2 * result.start_score, (result.score, result.start_score)
+    assert result.start_score == pytest.approx(score(start))
     assert score(result.schedule) == pytest.approx(result.score)
-    assert score(result.schedule) <= score(start)
+    assert 1 < result.evaluations <= 40
+    scores = [s for _, s in result.history]
+    assert all(b < a for a, b in zip(scores, scores[1:]))  # every accepted move lowered the score
 
 
 # ----------------------------------------------------------------------------- distillation

@@ -41,10 +41,11 @@ def cpu_kernels():
     torch.set_num_threads(threads)
 
 
-def make_model(head="categorical", kernel_size=2, conditioned=False, layers=10, cycle=10, seed=0) -> WaveNet:
+def make_model(head="categorical", kernel_size=2, conditioned=False, layers=10, cycle=10, seed=0,
+               residual=8, gate=12, skip=10, classes=16) -> WaveNet:
     """Dilations 1..512 with small channels (uneven sizes on purpose), non-trivial weights."""
-    cfg = WaveNetConfig(layers=layers, dilation_cycle=cycle, kernel_size=kernel_size, residual_channels=8,
-                        gate_channels=12, skip_channels=10, head=head, classes=16, mixtures=3,
+    cfg = WaveNetConfig(layers=layers, dilation_cycle=cycle, kernel_size=kernel_size, residual_channels=residual,
+                        gate_channels=gate, skip_channels=skip, head=head, classes=classes, mixtures=3,
                         local_channels=5 if conditioned else 0, local_hop=7, local_hidden=6,
                         global_classes=4 if conditioned else 0)
     model = WaveNet(cfg)
@@ -93,6 +94,35 @@ def test_cpu_step_greedy_and_tempered(temperature):
     inputs = step_inputs(model, 3, 40, True)
     w, tokens, logits, ref_logits, _, _ = run_on_stream(model, *inputs, temperature=temperature)
     assert_faithful(w, tokens, logits, ref_logits, inputs[5], temperature)
+
+
+# The gate (tanh * sigmoid over gate_channels / 2 units) and the softmax's exp take the AVX2
+# path 8 lanes at a time and finish with a scalar tail loop (csrc/cpu_simd.h:
+# gated_activation, exp_shifted); the small model above has 6 gate units, so only the tail
+# ran. These widths run whole vectors: 8 units (vectors only), 13 (one vector + a 5-unit
+# tail), 20 (two + 4), with residual + skip widths past one 64-column panel and a class
+# count that is not a multiple of 8 either.
+AVX2_WIDTHS = [  # (head, residual, gate, skip, classes, batch)
+    ("categorical", 8, 16, 10, 16, 1),
+    ("categorical", 12, 26, 20, 21, 5),
+    ("mol", 24, 40, 50, 16, 3),
+]
+
+
+@pytest.mark.skipif(not build.x86_vector_flags(),
+                    reason="this CPU lacks AVX2/FMA/F16C, so the kernels are built without the vector path")
+@pytest.mark.parametrize("head,residual,gate,skip,classes,batch", AVX2_WIDTHS,
+                         ids=[f"{w[0]}-gate{w[2]}-res{w[1]}-b{w[5]}" for w in AVX2_WIDTHS])
+def test_avx2_gate_widths_match_reference(head, residual, gate, skip, classes, batch):
+    """Gate widths of 8 or more units (multiples of 8 and not) follow the reference within
+    the float32 logit tolerance (1e-4), with the reference's draws and queues."""
+    model = make_model(head, 2, True, residual=residual, gate=gate, skip=skip, classes=classes)
+    assert gate // 2 >= 8  # the vector path runs only from 8 gate units up
+    inputs = step_inputs(model, batch, 40, True)
+    w, tokens, logits, ref_logits, q_cpu, q_ref = run_on_stream(model, *inputs)
+    assert logits.shape == ref_logits.shape == (40, batch, model.head.out_channels)
+    assert_faithful(w, tokens, logits, ref_logits, inputs[5])
+    assert (q_ref - q_cpu).abs().max().item() <= 1e-5
 
 
 def test_comparison_rejects_a_perturbed_logit_or_draw():

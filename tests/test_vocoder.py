@@ -115,8 +115,22 @@ def test_base_size_is_wavegrad_base():
 
 
 def test_aligned_pair_pairs_frame_f_with_hop_f():
-    audio, mel = aligned_pair(torch.randn(2, 256 * 7 + 100), AUDIO)
-    assert audio.shape == (2, 256 * 7) and mel.shape == (2, AUDIO.n_mels, 7)
+    """A burst in the first half of hop 3 is loudest in mel frame 3 (centred at sample 3·hop),
+    reaches exactly the frames whose n_fft window overlaps it, and the audio is the input with
+    its tail (not its head) cropped to whole hops."""
+    hop, half_window = AUDIO.hop_length, AUDIO.n_fft // 2
+    clip = torch.zeros(2, hop * 7 + 100)
+    start, end = 3 * hop, 3 * hop + hop // 2
+    clip[:, start:end] = 0.5 * torch.randn(2, end - start, generator=torch.Generator().manual_seed(0))
+    clip[:, hop * 7:] = 0.7  # the tail that must be dropped
+    audio, mel = aligned_pair(clip, AUDIO)
+    assert torch.equal(audio, clip[:, : hop * 7])
+    assert mel.shape == (2, AUDIO.n_mels, 7)
+    energy = mel.exp().sum(1)  # [2, 7]
+    assert energy.argmax(-1).tolist() == [3, 3]
+    reached = [f for f in range(7) if f * hop - half_window < end and start < f * hop + half_window]
+    silent = mel.amax(1) <= mel.min() + 1e-6  # at the log floor
+    assert [f for f in range(7) if not silent[0, f]] == reached == [2, 3, 4, 5]
 
 
 # ----------------------------------------------------------------------------- noise-level encoding

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from wavegen.atomic import atomic_write
 from wavegen.errors import WavegenError
 
 _PLACEHOLDER = re.compile(r"\{([a-z]+)(?::([A-Za-z0-9_\-]+))?\}")
@@ -150,9 +151,7 @@ def is_done(stage: Stage, root: Path, argv: list[str]) -> bool:
 def mark_done(stage: Stage, root: Path, argv: list[str]) -> None:
     folder = root / stage.name
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (DONE + ".tmp")
-    tmp.write_text(json.dumps({"argv": argv}, indent=1))
-    tmp.replace(folder / DONE)
+    atomic_write(folder / DONE, json.dumps({"argv": argv}, indent=1).encode("utf-8"))
 
 
 # Exit statuses of a stage stopped by SIGINT / SIGTERM (128 + the signal's number).

@@ -2,8 +2,8 @@
 
 Reading always gives ``Tensor[T]`` float32 mono in [-1, 1] at the rate the
 caller asks for, or a :class:`~wavegen.errors.WavegenError` whose one-line
-message names the file and the problem. Writing is atomic: a finished file
-appears under its name in one ``os.replace``, or not at all.
+message names the file and the problem. Writing is atomic (through
+:mod:`wavegen.atomic`): a finished file appears under its name in one step, or not at all.
 
 The one deliberate exception to "never half-written output" is
 :class:`StreamingWavWriter`: long generations write straight to the final path
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from wavegen.atomic import atomic_write, new_file_mode  # noqa: F401  (new_file_mode: re-exported)
 from wavegen.errors import WavegenError
 
 if TYPE_CHECKING:
@@ -212,52 +212,6 @@ def _as_frames(audio: Tensor | np.ndarray) -> np.ndarray:
     return np.clip(arr, -1.0, 1.0)
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every filesystem allows opening a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def new_file_mode() -> int:
-    """The permission bits ``open()`` would give a new file (0o666 minus the umask).
-
-    ``tempfile.mkstemp`` creates files as 0o600; renamed into place they would
-    be unreadable to the other users of a shared cache or output folder.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o644
-
-
-def _publish(tmp_name: str, path: Path, overwrite: bool) -> None:
-    """Move a finished temporary file to ``path`` in one step."""
-    if overwrite:
-        os.replace(tmp_name, path)
-        return
-    try:
-        # link() fails if ``path`` appeared meanwhile, where replace() would clobber it.
-        os.link(tmp_name, path)
-    except FileExistsError:
-        raise WavegenError(f"output file already exists: {path} (pass overwrite to replace it)") from None
-    except OSError:
-        os.replace(tmp_name, path)  # filesystems without hard links
-        return
-    os.unlink(tmp_name)
-
-
 def write_audio(path: PathLike, audio: Tensor | np.ndarray, sample_rate: int, overwrite: bool = False) -> Path:
     """Write Tensor[T] or Tensor[C, T] in [-1, 1] atomically; returns the path.
 
@@ -278,22 +232,11 @@ def write_audio(path: PathLike, audio: Tensor | np.ndarray, sample_rate: int, ov
     if frames.shape[0] == 0:
         raise WavegenError(f"refusing to write an empty audio file: {path}")
     fmt, subtype = _WRITE_FORMATS[ext]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, new_file_mode())
-        with os.fdopen(fd, "w+b") as handle:
-            sf.write(handle, frames, int(sample_rate), format=fmt, subtype=subtype)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _publish(tmp_name, path, overwrite)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+        atomic_write(path, lambda handle: sf.write(handle, frames, int(sample_rate), format=fmt, subtype=subtype),
+                     overwrite=overwrite)
+    except FileExistsError:  # the name appeared after the check above
+        raise WavegenError(f"output file already exists: {path} (pass overwrite to replace it)") from None
     return path
 
 

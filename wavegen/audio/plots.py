@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wavegen.atomic import atomic_write
 from wavegen.audio.dsp import AudioConfig, mel_spectrogram
 
 # Log-magnitude floor (natural log of the 1e-5 clamp in mel_spectrogram) and the
@@ -67,14 +68,8 @@ def _draw(ax, mel: np.ndarray, seconds: float, cfg: AudioConfig, title: str | No
 def _save(fig, path: os.PathLike | str) -> Path:
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Same-folder temp file + rename: a crash never leaves half a PNG behind.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    # Atomic: a crash never leaves half a PNG behind.
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     return path
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
+from wavegen.atomic import atomic_write
 from wavegen.codes.events import Events, codes_to_events, events_to_codes
 from wavegen.errors import WavegenError
 
@@ -158,28 +158,10 @@ def write_code_file(path: os.PathLike | str, code: CodeFile, overwrite: bool = F
     if path.exists() and not overwrite:
         raise WavegenError(f"output file already exists: {path} (pass --overwrite to replace it)")
     data = pack_code_file(code)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        from wavegen.audio.io import new_file_mode
-
-        os.fchmod(fd, new_file_mode())  # mkstemp's 0600, like every other output's mode (0666 minus the umask)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp_name, path)
-        else:
-            try:  # link() fails if the name appeared meanwhile, where replace() would clobber it
-                os.link(tmp_name, path)
-            except FileExistsError:
-                raise WavegenError(f"output file already exists: {path} (pass --overwrite to replace it)") from None
-            os.unlink(tmp_name)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+        atomic_write(path, data, overwrite=overwrite)
+    except FileExistsError:  # the name appeared after the check above
+        raise WavegenError(f"output file already exists: {path} (pass --overwrite to replace it)") from None
     return path
 
 

@@ -7,7 +7,6 @@ matplotlib is imported inside the functions and figures use an Agg canvas.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wavegen.atomic import atomic_write
 from wavegen.codes.events import change_mask
 
 
@@ -67,11 +67,5 @@ def save_codes_png(path, audio: Tensor, indices: Tensor, levels: Sequence[int], 
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = codes_figure(audio, indices, levels, hop, audio_cfg, title)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     return path

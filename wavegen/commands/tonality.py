@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from wavegen.errors import WavegenError
@@ -58,7 +57,8 @@ def _format(name: str, row: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wavegen.audio.io import new_file_mode, read_audio, read_audio_frames
+    from wavegen.atomic import atomic_write
+    from wavegen.audio.io import read_audio, read_audio_frames
 
     if not 0 < args.window < float("inf"):
         raise WavegenError(f"--window must be a positive number of seconds, got {args.window}")
@@ -86,8 +86,5 @@ def run(args: argparse.Namespace) -> int:
         # JSON has no NaN: a silent file's chroma entropy is written as null.
         clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
         payload = {"prompt": prompt_path, "window_s": args.window, "rows": clean}
-        tmp = Path(args.json).with_name(f".{Path(args.json).name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, args.json)
+        atomic_write(args.json, (json.dumps(payload, indent=1, allow_nan=False) + "\n").encode("utf-8"))
     return 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wavegen.atomic import atomic_write, publish
 from wavegen.errors import WavegenError
 from wavegen.hierarchy.provenance import weights_fingerprint
 
@@ -262,7 +262,7 @@ class NpyStream:
             raise WavegenError(f"{self.path}: {self.filled} of {self.array.shape[1]} frames were generated")
         self.array.flush()
         del self.array
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         self.array = None
@@ -329,10 +329,8 @@ def generate_to_files(h: Hierarchy, wav: Path, seconds: float, seed: int = 0, ov
         summary = {"wav": str(wav), "seconds": num_samples / h.sample_rate, "samples": num_samples,
                    "seed": seed, "down": h.down, "levels": levels, "generation_seconds": elapsed,
                    "real_time_factor": elapsed / (num_samples / h.sample_rate)}
-        tmp_json = paths["json"].with_name(f".{paths['json'].name}.partial")
-        tmp_json.write_text(json.dumps(summary, indent=1))
-        os.replace(tmp_json, paths["json"])
-        os.replace(tmp_wav, wav)
+        atomic_write(paths["json"], json.dumps(summary, indent=1).encode("utf-8"))
+        publish(tmp_wav, wav)
     except BaseException:
         for stream in code_files.values():
             if stream.tmp.exists():

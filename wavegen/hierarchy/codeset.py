@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wavegen.atomic import atomic_write
 from wavegen.errors import WavegenError
 
 MANIFEST = "codeset.json"
@@ -86,17 +86,7 @@ class CodeSet:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(data, indent=1).encode("utf-8"))
 
 
 def load_codeset(root: os.PathLike | str) -> CodeSet:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wavegen.atomic import atomic_write
 from wavegen.audio.dsp import AudioConfig
 
 
@@ -90,11 +91,5 @@ class BoundedSpectrogram:
         fig.colorbar(image, ax=ax, label="log magnitude")
         fig.tight_layout()
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            fig.savefig(tmp, format="png", dpi=100)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
         return path

@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from wavegen.atomic import atomic_path
 from wavegen.errors import WavegenError
 from wavegen.kernels.build import CSRC, cache_root
 from wavegen.kernels.layout import to_kernel_layout
@@ -48,12 +49,10 @@ def build() -> ctypes.CDLL:
     folder = cache_root() / f"emulation-{digest}"
     target = folder / "wavegen_cuda_emulation.so"
     if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f"build-{id(folder)}.so"
-        command = ["g++", "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", "-DWAVEGEN_CUDA_EMULATION",
-                   f"-I{EMULATION}", f"-I{CSRC}", str(EMULATION / "harness.cpp"), "-o", str(partial)]
-        subprocess.run(command, check=True, capture_output=True, text=True)
-        partial.replace(target)  # atomic: a concurrent build never sees half a library
+        with atomic_path(target) as partial:  # atomic: a concurrent build never sees half a library
+            command = ["g++", "-std=c++20", "-O1", "-pthread", "-shared", "-fPIC", "-DWAVEGEN_CUDA_EMULATION",
+                       f"-I{EMULATION}", f"-I{CSRC}", str(EMULATION / "harness.cpp"), "-o", str(partial)]
+            subprocess.run(command, check=True, capture_output=True, text=True)
     library = ctypes.CDLL(str(target))
     library.wavegen_emulated_wavenet_generate.restype = ctypes.c_char_p
     library.wavegen_emulated_wavenet_generate.argtypes = [

@@ -29,12 +29,12 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
+from wavegen.atomic import atomic_write, publish_link
 from wavegen.errors import WavegenError
 
 FORMAT = "wavegen-checkpoint"
@@ -103,17 +103,6 @@ def _verify(path: Path, state: dict) -> None:
                                         "(the file is damaged or was edited)")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` that never leaves a partial file at ``path``.
 
@@ -123,22 +112,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     path = Path(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         obj = seal(obj)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        from wavegen.audio.io import new_file_mode
-
-        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide checkpoints from the rest of a team
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_checkpoint(folder: str | os.PathLike, state: dict, step: int, keep: int = 2) -> Path:
@@ -154,15 +128,10 @@ def save_checkpoint(folder: str | os.PathLike, state: dict, step: int, keep: int
     state = {"format": FORMAT, "version": VERSION, **state, "step": int(step)}
     step_path = folder / f"step_{step:08d}.pt"
     atomic_torch_save(state, step_path)
-    link_tmp = folder / f".{LAST}.{os.getpid()}.link"
-    if link_tmp.exists():
-        link_tmp.unlink()
     try:
-        os.link(step_path, link_tmp)
-        os.replace(link_tmp, folder / LAST)
+        publish_link(step_path, folder / LAST)
     except OSError:  # file systems without hard links: write a second copy
         atomic_torch_save(state, folder / LAST)
-    _fsync_dir(folder)
     steps = sorted(p for p in folder.iterdir() if _STEP_FILE.search(p.name))
     for old in steps[: max(0, len(steps) - max(1, keep))]:
         old.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from wavegen.atomic import atomic_write
 from wavegen.errors import WavegenError
 from wavegen.train import distributed as D
 from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -146,9 +147,7 @@ def _check_time_limit(train_cfg) -> None:
 
 def _write_text_atomic(path: Path, text: str) -> None:
     """A kill mid-write must not leave a half config.yaml, which would block resuming."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def _trim_metrics(path: Path, step: int) -> None:
