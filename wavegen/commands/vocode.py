@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                                mel_projection=projection):
         pieces.append(piece[0].float().cpu())
         if bar is not None:
-            bar.update(piece.shape[-1] / audio_cfg.sample_rate)
+            bar.update(min(piece.shape[-1] / audio_cfg.sample_rate, bar.total - bar.n))  # float sums may overshoot
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - started
