@@ -180,11 +180,17 @@ class Trainer:
         self.cfg = cfg
         tc = cfg.train
         self.info = D.init_distributed(tc.device)
+        self.governor = None
         if tc.get("threads", 0):
             torch.set_num_threads(int(tc.threads))
-        elif self.info.device.type == "cpu" and (self.info.enabled or not os.environ.get("OMP_NUM_THREADS")):
+        elif self.info.device.type == "cpu" and self.info.enabled:
             # The usable cores, split between this node's ranks (torchrun's OMP_NUM_THREADS=1 is not a user's choice).
             torch.set_num_threads(D.cpu_threads_per_rank(self.info))  # torchrun's default is 1 thread
+        elif self.info.device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
+            from wavegen.threads import ThreadGovernor
+
+            # 1 thread or the cores other processes leave idle, whichever trains faster (wavegen.threads).
+            self.governor = ThreadGovernor()
         if tc.get("deterministic", False):
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS refuses determinism without it
             torch.use_deterministic_algorithms(True)
@@ -434,8 +440,11 @@ class Trainer:
         try:
             while self.step < stop_at:
                 self._stop_if_asked(stop)
+                step_started = time.perf_counter()
                 batch = self._batch(self.step)
                 metrics = self.train_step(batch)
+                if self.governor is not None:
+                    self.governor.step_done(time.perf_counter() - step_started)
                 self.step += 1
                 timed_out = out_of_time()
                 if metrics is None:
