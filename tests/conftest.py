@@ -27,6 +27,19 @@ def write_sine(path: Path, seconds: float = 0.5, sample_rate: int = 16000, freq:
 
 
 @pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``):
+    tiny models on shared cores only wait on each other with more, and batch-1 sampling, which the
+    CLI runs on one thread, must do the same arithmetic in tests as there."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """WAVEGEN_DATA for the module (one folder per session: the embedded debug set renders once),
     with WAVEGEN_DEBUG unset so commands print their one-line errors."""

@@ -20,13 +20,7 @@ from wavegen.hierarchy.randomised import build_random_hierarchy
 RECIPE = "piano_hierarchy_tiny"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As ``wavegen generate`` runs (--threads 1), so that both sample with the same arithmetic."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

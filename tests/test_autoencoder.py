@@ -20,13 +20,7 @@ from wavegen.tasks.autoencoder import build_model
 DEBUG = ["experiment=autoencoder_debug", "train.deterministic=true", "train.threads=1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids contention on the shared cores (and is what the runs use)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def debug_model(seed: int = 0, **overrides) -> WaveNetAutoencoder:

@@ -19,13 +19,7 @@ from wavegen.models.wavenet import WaveNet, WaveNetConfig
 from wavegen.recipes import load_recipe, run_recipe, stage_argv
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batch-1 sampling on shared cores: intra-op threads only add synchronisation waits."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ from wavegen.models.prior import CodeAutoencoder, CodePrior, PriorConfig
 from wavegen.tasks import build_task
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on shared cores: intra-op threads only add synchronisation waits."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_joint_index_round_trip_and_order():

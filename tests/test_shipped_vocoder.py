@@ -18,12 +18,7 @@ from wavegen.audio.dsp import griffin_lim
 from wavegen.metrics import log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def score_notes():

@@ -16,12 +16,7 @@ AUDIO = AudioConfig()
 SMALL = dict(architecture="spectral", spectral_channels=48, spectral_blocks=2, spectral_kernel=5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def model(seed: int = 0, **overrides) -> SpectralVocoder:

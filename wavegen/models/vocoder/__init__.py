@@ -2,6 +2,7 @@
 
 - :mod:`.config`   :class:`VocoderConfig` and its checks against the audio config
 - :mod:`.layers`   noise-level encoding, FiLM, UBlock, DBlock
+- :mod:`.base`     :class:`DiffusionVocoder`, the interface every denoiser shares
 - :mod:`.wavegrad` :class:`WaveGradVocoder`, the waveform-domain denoiser
 - :mod:`.spectral` :class:`SpectralVocoder`, the STFT-domain denoiser (same interface)
 

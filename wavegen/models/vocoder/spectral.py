@@ -23,8 +23,8 @@ The pipeline for a noisy input ``y = a·x + s·ε`` with ``ε`` from the spectra
    network's output in v-prediction form follows algebraically (see
    :meth:`SpectralVocoder.velocity`) without dividing anything by a small number.
 
-The interface equals :class:`~wavegen.models.vocoder.wavegrad.WaveGradVocoder`'s: samplers,
-training and evaluation do not know which denoiser they drive.
+The interface is :class:`~wavegen.models.vocoder.base.DiffusionVocoder`'s, shared with the
+waveform-domain :class:`~wavegen.models.vocoder.wavegrad.WaveGradVocoder`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from wavegen.diffusion.priors import NoisePrior
 from wavegen.errors import WavegenError
+from wavegen.models.vocoder.base import DiffusionVocoder
 from wavegen.models.vocoder.config import VocoderConfig
 from wavegen.models.vocoder.layers import noise_level_encoding
 
@@ -66,14 +67,11 @@ class ConvNeXtBlock(nn.Module):
         return x + h.transpose(1, 2)
 
 
-class SpectralVocoder(nn.Module):
-    """``forward(noisy Tensor[B, T], log_mel Tensor[B, n_mels, F], noise_level Tensor[B]) -> ε̂ Tensor[B, T]``.
+class SpectralVocoder(DiffusionVocoder):
+    """The STFT-domain denoiser (interface: :class:`~wavegen.models.vocoder.base.DiffusionVocoder`).
 
-    ``T = F · hop``; ``noise_level`` is ``a = √ᾱ`` as for every vocoder in wavegen. Works
-    only with the spectral prior, whose gain it uses to whiten its input.
+    Works only with the spectral prior, whose gain it uses to whiten its input.
     """
-
-    family = "vocoder"
 
     def __init__(self, cfg: VocoderConfig):
         super().__init__()
@@ -94,20 +92,6 @@ class SpectralVocoder(nn.Module):
         self.norm = nn.LayerNorm(C)
         self.out = nn.Conv1d(C, 3 * bins, 1)
         self.register_buffer("window", torch.hann_window(cfg.win_length), persistent=False)
-
-    @property
-    def hop_length(self) -> int:
-        return self.cfg.hop_length
-
-    def _check(self, noisy: Tensor, log_mel: Tensor) -> None:
-        frames = log_mel.shape[-1]
-        if log_mel.dim() != 3 or log_mel.shape[1] != self.cfg.n_mels:
-            raise WavegenError(f"vocoder expects a mel Tensor[B, {self.cfg.n_mels}, F], got {tuple(log_mel.shape)}")
-        if noisy.shape[-1] != frames * self.hop_length:
-            raise WavegenError(
-                f"noisy waveform has {noisy.shape[-1]} samples but {frames} mel frames need "
-                f"{frames * self.hop_length} (hop {self.hop_length})"
-            )
 
     def _stft(self, x: Tensor) -> Tensor:
         cfg = self.cfg
@@ -161,17 +145,3 @@ class SpectralVocoder(nn.Module):
         Vw = coefficient * Yw + torch.complex(r_re, r_im) * phase
         v = self._istft(Vw * gain, T)
         return v.to(noisy.dtype)
-
-    def predict(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor) -> tuple[Tensor, Tensor]:
-        """-> (ε̂, x̂), each Tensor[B, T]."""
-        B = noisy.shape[0]
-        a = torch.as_tensor(noise_level, dtype=noisy.dtype, device=noisy.device).reshape(-1).expand(B)[:, None]
-        s = (1.0 - a * a).clamp_min(0.0).sqrt()
-        v = self.velocity(noisy, log_mel, noise_level)
-        return s * noisy - a * v, a * noisy + s * v
-
-    def forward(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor, output: str = "eps") -> Tensor:
-        """ε̂ (``output="eps"``, what samplers use) or the raw ``v`` (``"v"``, what training uses)."""
-        if output == "v":
-            return self.velocity(noisy, log_mel, noise_level)
-        return self.predict(noisy, log_mel, noise_level)[0]

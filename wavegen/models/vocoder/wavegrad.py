@@ -15,24 +15,17 @@ from torch import Tensor, nn
 
 from wavegen.audio.dsp import mel_level
 from wavegen.diffusion.priors import NoisePrior
-from wavegen.errors import WavegenError
+from wavegen.models.vocoder.base import DiffusionVocoder
 from wavegen.models.vocoder.config import VocoderConfig
 from wavegen.models.vocoder.layers import DBlock, FiLM, UBlock, conv3
 
 
-class WaveGradVocoder(nn.Module):
-    """``forward(noisy Tensor[B, T], log_mel Tensor[B, n_mels, F], noise_level Tensor[B]) -> ε̂ Tensor[B, T]``.
+class WaveGradVocoder(DiffusionVocoder):
+    """The waveform-domain denoiser (interface: :class:`~wavegen.models.vocoder.base.DiffusionVocoder`).
 
-    ``T`` must equal ``F · hop``; ``noise_level`` is ``a = √ᾱ``, the signal's share of the
-    noisy input ``y = a·x + s·ε`` (``s = √(1-a²)``, ε drawn from the noise prior).
-
-    The network's raw output ``v`` is read as a "v-prediction" (arXiv 2202.00512):
-    ``x̂ = a·y + s·v`` and ``ε̂ = s·y - a·v``. At low noise the clean estimate is the input
-    plus a small correction, at high noise the network's own output; neither estimate
-    ever divides by a small number, and a perfect ``v`` gives both exactly.
+    At low noise its clean estimate is the input plus a small correction, at high noise the
+    network's own output.
     """
-
-    family = "vocoder"
 
     def __init__(self, cfg: VocoderConfig):
         super().__init__()
@@ -57,10 +50,6 @@ class WaveGradVocoder(nn.Module):
         )
         self.films = nn.ModuleList(FiLM(downs[j], ups[K - 1 - j], slope) for j in range(K))
 
-    @property
-    def hop_length(self) -> int:
-        return self.cfg.hop_length
-
     def normalise_mel(self, log_mel: Tensor) -> Tensor:
         return (log_mel - self.cfg.mel_mean) / self.cfg.mel_std
 
@@ -73,16 +62,6 @@ class WaveGradVocoder(nn.Module):
             if j < len(self.dblocks):
                 h = self.dblocks[j](h)
         return params[::-1]
-
-    def _check(self, noisy: Tensor, log_mel: Tensor) -> None:
-        frames = log_mel.shape[-1]
-        if log_mel.dim() != 3 or log_mel.shape[1] != self.cfg.n_mels:
-            raise WavegenError(f"vocoder expects a mel Tensor[B, {self.cfg.n_mels}, F], got {tuple(log_mel.shape)}")
-        if noisy.shape[-1] != frames * self.hop_length:
-            raise WavegenError(
-                f"noisy waveform has {noisy.shape[-1]} samples but {frames} mel frames need "
-                f"{frames * self.hop_length} (hop {self.hop_length})"
-            )
 
     def velocity(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor) -> Tensor:
         """The network's raw output ``v`` Tensor[B, T] (see the class docstring)."""
@@ -98,17 +77,3 @@ class WaveGradVocoder(nn.Module):
             x = block(x, scale, shift)
         v = self.out(x)[:, 0]
         return v * level if self.cfg.level_normalise else v
-
-    def predict(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor) -> tuple[Tensor, Tensor]:
-        """-> (ε̂, x̂), each Tensor[B, T]: the noise and the clean-signal estimates from one pass."""
-        B = noisy.shape[0]
-        a = torch.as_tensor(noise_level, dtype=noisy.dtype, device=noisy.device).reshape(-1).expand(B)[:, None]
-        s = (1.0 - a * a).clamp_min(0.0).sqrt()
-        v = self.velocity(noisy, log_mel, noise_level)
-        return s * noisy - a * v, a * noisy + s * v
-
-    def forward(self, noisy: Tensor, log_mel: Tensor, noise_level: Tensor, output: str = "eps") -> Tensor:
-        """ε̂ (``output="eps"``, what samplers use) or the raw ``v`` (``"v"``, what training uses)."""
-        if output == "v":
-            return self.velocity(noisy, log_mel, noise_level)
-        return self.predict(noisy, log_mel, noise_level)[0]
