@@ -46,3 +46,16 @@ def test_base_wavenet_matches_the_issue():
 
 def test_config_dir_is_the_checkout():
     assert (config_dir() / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("override, shown", [("data.root=~/my_piano", "data.root=~/my_piano"),
+                                             ("train.steps=[1", "train.steps=[1")])
+def test_an_unparsable_override_is_one_plain_line(override, shown):
+    """Hydra's grammar errors name lexer exceptions; the user gets the override and what to do."""
+    from wavegen.errors import WavegenError
+
+    with pytest.raises(WavegenError) as err:
+        compose([override])
+    message = str(err.value)
+    assert "\n" not in message and "Exception" not in message and "hydra.cc" not in message
+    assert f"'{shown}'" in message and "quote" in message

@@ -74,6 +74,12 @@ def _explain(exc: Exception, overrides: list[str]) -> str:
             where = f"'{parent}'" if parent else "the top level"
             return f"unknown config key '{key}'{hint}; valid keys of {where}: {', '.join(valid)}"
         return f"unknown config key '{key}'"
+    if type(exc).__name__ == "OverrideParseException" or "NoViableAltException" in text or "mismatched input" in text:
+        # Hydra's override grammar (its lexer's exception names mean nothing to a user).
+        bad = next((o for o in overrides if o and (o in text or f"'{o.split('=', 1)[-1]}'" in text)), None)
+        what = f"the override '{bad}'" if bad else "an override"
+        return (f"cannot parse {what}: quote a value holding characters such as ~ * ? [ ] {{ }} "
+                f"(key='value'); a ~ in a path is not expanded, write $HOME instead")
     match = re.search(r"Could not find '([^']+)'", text)
     if match:
         group, _, option = match.group(1).partition("/")
