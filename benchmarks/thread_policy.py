@@ -1,6 +1,6 @@
 """Training speed under wavegen's default thread policy, beside the explicit settings, idle and busy.
 
-    python benchmarks/thread_policy.py [--steps 60] [--experiment quickstart]
+    python benchmarks/thread_policy.py [--steps 60] [--repeats 3] [--experiment quickstart]
 
 Each setting runs ``wavegen train experiment=EXPERIMENT`` twice in a fresh run folder, for 5 and
 for 5 + ``--steps`` steps, and takes the difference of the wall times (start-up and data loading
@@ -36,11 +36,17 @@ def run_steps(experiment: str, steps: int, threads: int, folder: Path) -> float:
     return time.perf_counter() - t0
 
 
-def seconds_per_step(experiment: str, steps: int, threads: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        short = run_steps(experiment, 5, threads, Path(tmp) / "a")
-        long = run_steps(experiment, 5 + steps, threads, Path(tmp) / "b")
-    return max(long - short, 1e-9) / steps
+def seconds_per_step(experiment: str, steps: int, threads: int, repeats: int = 1) -> float:
+    """Median over ``repeats`` of (wall(5 + steps) - wall(5)) / steps."""
+    import statistics
+
+    figures = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            short = run_steps(experiment, 5, threads, Path(tmp) / "a")
+            long = run_steps(experiment, 5 + steps, threads, Path(tmp) / "b")
+        figures.append(max(long - short, 1e-9) / steps)
+    return statistics.median(figures)
 
 
 @contextmanager
@@ -58,19 +64,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--experiment", default="quickstart")
+    p.add_argument("--repeats", type=int, default=1, help="median of this many measurements per setting")
     args = p.parse_args()
 
     from wavegen.threads import usable_cores
 
     cores = usable_cores()
     print(f"{cores} usable cores, load average {os.getloadavg()[0]:.2f}; experiment={args.experiment}, "
-          f"{args.steps} steps per figure (s/step from the difference of two runs)")
+          f"{args.steps} steps per figure (s/step from the difference of two runs), median of {args.repeats}")
     rows = {}
     for threads in [*range(1, cores + 1), 0]:
-        rows[f"idle, threads={threads or 'default'}"] = seconds_per_step(args.experiment, args.steps, threads)
+        rows[f"idle, threads={threads or 'default'}"] = seconds_per_step(args.experiment, args.steps, threads, args.repeats)
     with busy_neighbour():
-        rows["busy, threads=default"] = seconds_per_step(args.experiment, args.steps, 0)
-        rows[f"busy, threads={cores}"] = seconds_per_step(args.experiment, args.steps, cores)
+        rows["busy, threads=default"] = seconds_per_step(args.experiment, args.steps, 0, args.repeats)
+        rows[f"busy, threads={cores}"] = seconds_per_step(args.experiment, args.steps, cores, args.repeats)
     best = min(v for k, v in rows.items() if k.startswith("idle, threads=") and "default" not in k)
     idle_default = rows["idle, threads=default"]
     for name, value in rows.items():
