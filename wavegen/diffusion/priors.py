@@ -76,6 +76,14 @@ class NoisePrior:
         # noise's STFT magnitude is the envelope itself.
         return _frames_with_end(envelope.clamp_min(_FLOOR) / window.pow(2).sum().sqrt())
 
+    def expected_magnitude(self, log_mel: Tensor) -> Tensor:
+        """Tensor[B, n_mels, F] -> Tensor[B, K, F + 1]: the STFT magnitude the spectral prior's noise
+        has per bin and frame (the mel's envelope, floored); a denoiser divides by it to whiten."""
+        if self.kind != "spectral":
+            raise WavegenError(f"expected_magnitude is defined for the spectral prior, not {self.kind!r}")
+        window = _window(self.audio, log_mel.device, torch.float32)
+        return self._gain(log_mel) * window.pow(2).sum().sqrt()
+
     def _spectral(self, z: Tensor, log_mel: Tensor) -> Tensor:
         cfg = self.audio
         length = z.shape[-1]

@@ -114,9 +114,7 @@ class SpectralVocoder(DiffusionVocoder):
         a = torch.as_tensor(noise_level, dtype=torch.float32, device=noisy.device).reshape(-1).expand(B)
         a = a.clamp(1e-4, 1.0 - 1e-7)
         s = (1.0 - a * a).sqrt()
-        # The prior noise's expected STFT magnitude per bin and frame, Tensor[B, K, F+1]: its
-        # filter gain times the white noise's own STFT magnitude, √(Σ w²).
-        gain = self.prior._gain(log_mel) * self.window.pow(2).sum().sqrt()
+        gain = self.prior.expected_magnitude(log_mel)  # Tensor[B, K, F+1]
         Y = self._stft(noisy)
         frames = min(Y.shape[-1], gain.shape[-1])
         Y, gain = Y[..., :frames], gain[..., :frames]
