@@ -109,6 +109,34 @@ def test_streamed_vocoder_equals_the_chunked_vocoder(debug_hierarchy):
     short = torch.cat(list(S.vocode_mel(vocoder, _chunks(mel, 3), 23, 1000, default_schedule(3),
                                         torch.Generator().manual_seed(1), chunk_frames=8, overlap_frames=4)), dim=1)
     torch.testing.assert_close(short, reference[:, :1000])
+    # The mel projection finishes both front-ends alike.
+    projected = torch.cat(list(vocode_stream(vocoder, mel, default_schedule(3), torch.Generator().manual_seed(1),
+                                             chunk_frames=8, overlap_frames=4, mel_projection=2)), dim=1)
+    streamed = torch.cat(list(S.vocode_mel(vocoder, _chunks(mel, 3), 23, 22 * 256, default_schedule(3),
+                                           torch.Generator().manual_seed(1), chunk_frames=8, overlap_frames=4,
+                                           mel_projection=2)), dim=1)
+    torch.testing.assert_close(streamed, projected)
+    assert not torch.allclose(projected, reference)
+
+
+def test_the_hierarchy_uses_the_vocoders_stored_schedule_and_projection(debug_hierarchy, tmp_path):
+    """A searched schedule and a mel-projection count stored in the vocoder checkpoint (where
+    `vocoder search-schedule` puts them) are what the vocoder way down samples with."""
+    import shutil
+
+    from wavegen.diffusion.schedules import NoiseSchedule
+    from wavegen.models.vocoder.checkpoint import store_schedule, update_vocoder_extra
+
+    p = debug_hierarchy
+    vocoder = tmp_path / "vocoder.pt"
+    shutil.copy(p["vocoder"], vocoder)
+    searched = NoiseSchedule((1e-4, 0.05, 0.5))
+    store_schedule(vocoder, searched)
+    update_vocoder_extra(vocoder, {"mel_projection": 3})
+    h = load_hierarchy(p["prior"], p["level1"], p["level2"], p["codes_to_mel"], str(vocoder), "vocoder")
+    assert h.vocoder_schedule == searched.to_list() and h.vocoder_projection == 3
+    plain = load_hierarchy(p["prior"], p["level1"], p["level2"], p["codes_to_mel"], p["vocoder"], "vocoder")
+    assert plain.vocoder_schedule is None and plain.vocoder_projection == 0
 
 
 # ----------------------------------------------------------------------------- generate

@@ -36,7 +36,8 @@ class Hierarchy:
     vocoder: Optional[object] = None  # WaveGradVocoder (down="vocoder")
     audio: dict = field(default_factory=dict)
     down: str = "wavenet"
-    vocoder_schedule: Optional[list] = None
+    vocoder_schedule: Optional[list] = None  # the vocoder checkpoint's stored default schedule (betas)
+    vocoder_projection: int = 0  # its stored mel-projection iterations
 
     @property
     def sample_rate(self) -> int:
@@ -134,8 +135,11 @@ def load_hierarchy(prior: str, level1: Optional[str] = None, level2: Optional[st
         if h.vocoder.hop_length != h.codes_to_mel.cfg.mel_hop:
             raise WavegenError(f"{vocoder} has hop {h.vocoder.hop_length}, codes_to_mel writes mel hop "
                                f"{h.codes_to_mel.cfg.mel_hop}")
-        schedule = (sv.get("extra") or {}).get("schedule")
-        h.vocoder_schedule = list(schedule) if schedule else None
+        from wavegen.models.vocoder.checkpoint import stored_mel_projection, stored_schedule, vocoder_extra
+
+        # The vocoder's own inference settings, read where its checkpoint keeps them.
+        h.vocoder_schedule = stored_schedule(sv).to_list() if vocoder_extra(sv).get("schedules") else None
+        h.vocoder_projection = stored_mel_projection(sv)
     return h
 
 
@@ -226,7 +230,8 @@ def generate_audio(h: Hierarchy, num_samples: int, seed: int = 0, temperature: f
         schedule = h.vocoder_schedule or default_schedule(vocoder_steps)
         mel_frames = h.codes_to_mel.num_mel_frames(num_samples)
         mel = S.codes_to_mel(h.codes_to_mel, level1, num_samples, chunk_frames=4 * chunk_frames)
-        audio = S.vocode_mel(h.vocoder, mel, mel_frames, num_samples, schedule, gens[3])
+        audio = S.vocode_mel(h.vocoder, mel, mel_frames, num_samples, schedule, gens[3],
+                             mel_projection=h.vocoder_projection)
         name = "audio (codes -> mel -> vocoder)"
     for chunk in progress.track(name, audio, num_samples, "smp"):
         yield chunk[0].cpu()

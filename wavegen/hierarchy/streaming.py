@@ -194,7 +194,7 @@ def codes_to_mel(model, codes: Iterable[Tensor], num_samples: int, chunk_frames:
 
 def vocode_mel(vocoder, mels: Iterable[Tensor], num_frames: int, num_samples: int, schedule,
                generator: Optional[torch.Generator] = None, chunk_frames: int = 128,
-               overlap_frames: int = 16) -> Iterator[Tensor]:
+               overlap_frames: int = 16, mel_projection: int = 0) -> Iterator[Tensor]:
     """Stream log-mel chunks through the diffusion vocoder: yields Tensor[B, n], ``num_samples`` in all.
 
     Windows of ``chunk_frames`` mel frames overlap by ``overlap_frames``; in each overlap
@@ -225,7 +225,7 @@ def vocode_mel(vocoder, mels: Iterable[Tensor], num_frames: int, num_samples: in
         if noise is None:
             noise = PositionalNoise.from_generator(generator, mel.shape[0], p.device, p.dtype)
         with torch.inference_mode():
-            return reverse_process(vocoder, mel, schedule, noise, start * hop)
+            return reverse_process(vocoder, mel, schedule, noise, start * hop, mel_projection=mel_projection)
 
     # The overlap-and-crossfade stitching is the vocoder's own; run() frees consumed frames.
     for piece in crossfade_chunks(run, num_frames, num_samples, hop, chunk_frames, overlap_frames):
