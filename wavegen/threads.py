@@ -18,6 +18,7 @@ Only the standard library and torch; no measurement where ``/proc/stat`` does no
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Optional
@@ -77,8 +78,6 @@ class _Window:
 
 
 def _from_others(others: Optional[float], ranks: int) -> int:
-    import math
-
     cores = usable_cores()
     # A core counts as taken once other processes keep it more than a quarter busy.
     taken = 0 if others is None else max(0, math.ceil(others - 0.25))

@@ -114,37 +114,12 @@ def fmt(betas) -> str:
     return "[" + ", ".join(f"{b:.3g}" for b in betas) + "]"
 
 
-def log_mel_score(model, clips: Tensor, audio_cfg, seed: int = 0,
-                  batch_size: int = 4) -> Callable[[NoiseSchedule], float]:
-    """A score for :func:`search_schedule`: mean log-mel L1 of vocoded held-out clips.
-
-    clips: Tensor[N, T] with T a multiple of the hop. Every schedule sees the same
-    noise (same seed per batch), so differences come from the schedule, not the draw.
-    """
+def _mean_over_clips(model, clips: Tensor, audio_cfg, schedule: NoiseSchedule, metric, seed: int,
+                     batch_size: int, mel_projection: int = 0) -> float:
+    """``metric(reference, vocoded)`` averaged over clips Tensor[N, T], vocoded in batches; every call
+    draws the same noise (seed + batch start), so differences come from the schedule, not the draw."""
     from wavegen.diffusion.samplers import sample
     from wavegen.diffusion.training import aligned_pair
-    from wavegen.metrics import log_mel_l1
-
-    audio, log_mel = aligned_pair(clips, audio_cfg)
-
-    def score(schedule: NoiseSchedule) -> float:
-        total = 0.0
-        for start in range(0, audio.shape[0], batch_size):
-            generator = torch.Generator().manual_seed(seed + start)
-            out = sample(model, log_mel[start : start + batch_size], schedule, generator)
-            ref = audio[start : start + batch_size]
-            total += float(log_mel_l1(ref.cpu(), out.float().cpu(), audio_cfg)) * ref.shape[0]
-        return total / audio.shape[0]
-
-    return score
-
-
-def mr_stft_score(model, clips: Tensor, audio_cfg, schedule: NoiseSchedule, mel_projection: int = 0, seed: int = 0,
-                  batch_size: int = 4) -> float:
-    """Mean MR-STFT of held-out clips Tensor[N, T] vocoded with ``schedule`` (same noise as :func:`log_mel_score`)."""
-    from wavegen.diffusion.samplers import sample
-    from wavegen.diffusion.training import aligned_pair
-    from wavegen.metrics import multi_resolution_stft_distance
 
     audio, log_mel = aligned_pair(clips, audio_cfg)
     total = 0.0
@@ -152,5 +127,26 @@ def mr_stft_score(model, clips: Tensor, audio_cfg, schedule: NoiseSchedule, mel_
         generator = torch.Generator().manual_seed(seed + start)
         out = sample(model, log_mel[start : start + batch_size], schedule, generator, mel_projection=mel_projection)
         ref = audio[start : start + batch_size]
-        total += float(multi_resolution_stft_distance(ref.cpu(), out.float().cpu())) * ref.shape[0]
+        total += float(metric(ref.cpu(), out.float().cpu())) * ref.shape[0]
     return total / audio.shape[0]
+
+
+def log_mel_score(model, clips: Tensor, audio_cfg, seed: int = 0,
+                  batch_size: int = 4) -> Callable[[NoiseSchedule], float]:
+    """A score for :func:`search_schedule`: mean log-mel L1 of vocoded held-out clips Tensor[N, T]
+    (T a multiple of the hop)."""
+    from wavegen.metrics import log_mel_l1
+
+    def metric(ref, out):
+        return log_mel_l1(ref, out, audio_cfg)
+
+    return lambda schedule: _mean_over_clips(model, clips, audio_cfg, schedule, metric, seed, batch_size)
+
+
+def mr_stft_score(model, clips: Tensor, audio_cfg, schedule: NoiseSchedule, mel_projection: int = 0, seed: int = 0,
+                  batch_size: int = 4) -> float:
+    """Mean MR-STFT of held-out clips Tensor[N, T] vocoded with ``schedule`` (same noise as :func:`log_mel_score`)."""
+    from wavegen.metrics import multi_resolution_stft_distance
+
+    return _mean_over_clips(model, clips, audio_cfg, schedule, multi_resolution_stft_distance, seed, batch_size,
+                            mel_projection)
