@@ -10,9 +10,10 @@ Sampling controls (:class:`SamplingControls`), per head:
 - μ-law (categorical): ``temperature`` divides the logits (0: argmax); ``top_p`` keeps
   the smallest set of most likely classes holding that much probability (nucleus
   sampling) and renormalises it.
-- mixture of logistics: ``mixture_temperature`` divides the mixture-weight logits (0:
-  the most likely component); ``temperature`` scales the logistic noise (0: the
-  component's mean). Both 0 is fully greedy.
+- mixture of logistics (``mol``, and ``lpc_mol`` whose draw is then quantised to its μ-law
+  class): ``mixture_temperature`` divides the mixture-weight logits (0: the most likely
+  component); ``temperature`` scales the logistic noise (0: the component's mean). Both 0
+  is fully greedy.
 
 The fused kernels sample with one temperature only. Other settings (``top_p < 1``,
 ``mixture_temperature != 1``) are sampled here in Python: the kernel (whichever
@@ -32,6 +33,8 @@ import torch
 from torch import Tensor
 
 from wavegen.nn.heads import UNIFORM_EPS
+
+MIXTURE_HEADS = ("mol", "lpc_mol")
 
 # The smallest uniform the inverse CDF sees: u = 0 must not pick a class of zero probability.
 _U_MIN = 1e-12
@@ -53,7 +56,7 @@ class SamplingControls:
             raise ValueError(f"top-p must be in (0, 1], got {self.top_p}")
         if head_kind != "categorical" and self.top_p < 1:
             raise ValueError("top-p applies to a categorical (μ-law) head; this model has a mixture of logistics")
-        if head_kind != "mol" and self.mixture_temperature != 1:
+        if head_kind not in MIXTURE_HEADS and self.mixture_temperature != 1:
             raise ValueError("the mixture temperature applies to a mixture-of-logistics head; this model is categorical")
 
     @property
@@ -127,6 +130,9 @@ def python_sampler(head, controls: SamplingControls) -> Callable[[Tensor, Tensor
     """Like :func:`make_sampler` but always a Python sampler (the tests compare it with the kernels)."""
     if head.kind == "categorical":
         return lambda logits, u: sample_categorical(logits, u, controls.temperature, controls.top_p)
+    if head.kind == "lpc_mol":
+        return lambda logits, u: head.encode(sample_mixture(logits, u, head.mixtures, head.log_scale_min,
+                                                            controls.temperature, controls.mixture_temperature))
     return lambda logits, u: sample_mixture(logits, u, head.mixtures, head.log_scale_min, controls.temperature,
                                             controls.mixture_temperature)
 

@@ -19,10 +19,22 @@ with the mixture-of-logistics head, models the sample as ``p_t`` + residual: ``p
 added to every component's mean. The μ-law head still outputs its 256 classes and
 only gets ``p_t`` as input. Sampling then advances one sample per kernel call,
 because ``p_t`` depends on the sample drawn just before it.
+
+``head="lpc_mol"`` goes further: the network models only what the predictor misses. The
+predictor's logistic (mean ``p_t``, scale ``s_t`` fitted on the past residuals, exactly the
+LPC baseline of :mod:`wavegen.nn.lpc`) is the starting point; the network reads the past
+*standardised residuals* ``asinh((x - p)/s)`` instead of the samples, is conditioned on
+``p_t``, ``log s_t`` and the μ-law class width at ``p_t`` relative to ``s_t``, and outputs a
+mixture in standardised units (component means ``p_t + s_t·m``, scales ``s_t·e^l``), scored
+over μ-law classes (:class:`~wavegen.nn.heads.MulawMixtureHead`). Its last layer starts at
+zero, so an untrained model *is* the baseline and training can only sharpen or reshape it:
+at a CPU budget the network never has to learn the signal's linear structure (the pitch),
+and a free-running draw keeps the predictor's partials.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
@@ -33,10 +45,11 @@ from torch import Tensor, nn
 from wavegen.kernels.reference import HEAD_CATEGORICAL, HEAD_MOL, PackedWaveNet
 from wavegen.nn.conv import CausalConv1d, receptive_field
 from wavegen.nn.heads import build_head
-from wavegen.nn.lpc import LPCState, lpc_predict
+from wavegen.nn.lpc import LPCBaseline, LPCState, lpc_predict
 
 
 LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit")
+LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 
 
 @dataclass
@@ -47,10 +60,10 @@ class WaveNetConfig:
     residual_channels: int = 64
     gate_channels: int = 128
     skip_channels: int = 256
-    head: str = "categorical"  # categorical | mol
+    head: str = "categorical"  # categorical | mol | lpc_mol (needs lpc_order > 0)
     classes: int = 256  # categorical head
     companding: str = "mulaw"  # categorical head: mulaw | none
-    mixtures: int = 10  # mol head
+    mixtures: int = 10  # mol and lpc_mol heads
     bits: int = 16  # mol head
     local_channels: int = 0  # conditioning features per frame (0: none)
     local_hop: int = 1  # samples per conditioning frame
@@ -95,12 +108,15 @@ class WaveNetState:
     t: absolute time of the next step.
     next_input: Tensor[B] token fed at the next step (the last sample).
     lpc: the linear predictor's past samples and current coefficients, or None.
+    residual: head ``lpc_mol`` only: Tensor[B], what the network reads for ``next_input``
+    (its standardised residual against the prediction made before it).
     """
 
     queues: Tensor
     t: int
     next_input: Tensor
     lpc: Optional[LPCState] = None  # the predictor's history (models with lpc_order > 0)
+    residual: Optional[Tensor] = None
 
 
 class GatedResidualLayer(nn.Module):
@@ -180,8 +196,16 @@ class WaveNet(nn.Module):
                                  f"{cfg.lpc_order}, {cfg.lpc_window}, {cfg.lpc_refit}")
             if cfg.head == "categorical" and cfg.companding != "mulaw":
                 raise ValueError("linear prediction needs audio: a categorical head with companding='mulaw' or 'mol'")
-            # p_t -> every layer's gate pre-activations (no bias: the layers' conv biases exist already).
-            self.lpc_proj = nn.Conv1d(1, L * G, 1, bias=False)
+            # p_t (lpc_mol: its three features) -> every layer's gate pre-activations (no bias: the
+            # layers' conv biases exist already).
+            features = LPC_MOL_FEATURES if cfg.head == "lpc_mol" else 1
+            self.lpc_proj = nn.Conv1d(features, L * G, 1, bias=False)
+        elif cfg.head == "lpc_mol":
+            raise ValueError("head 'lpc_mol' models a linear predictor's residual: it needs lpc_order > 0")
+        if cfg.head == "lpc_mol":
+            # Zero standardised outputs = the predictor's own logistic: the untrained model is the baseline.
+            nn.init.zeros_(self.out2.weight)
+            nn.init.zeros_(self.out2.bias)
 
     # ------------------------------------------------------------------ sizes
 
@@ -247,14 +271,22 @@ class WaveNet(nn.Module):
         """
         B, T = tokens.shape
         L, G = self.cfg.layers, self.cfg.gate_channels
-        x = self.embed(tokens).transpose(1, 2)  # [B, R, T]
+        prediction = scale = None
+        if self.cfg.head == "lpc_mol":
+            reads, prediction, scale = self.lpc_residuals(tokens)
+            x = self.embed(reads).transpose(1, 2)  # [B, R, T]
+            features = self.lpc_features(prediction, scale)  # [B, T, 3]
+        else:
+            x = self.embed(tokens).transpose(1, 2)  # [B, R, T]
+            if self.lpc_proj is not None:
+                prediction = self.lpc_prediction(tokens)
+                features = prediction[:, :, None]
         layer_bias = None
-        prediction = self.lpc_prediction(tokens) if self.lpc_proj is not None else None
         if self.global_embed is not None or self.local_net is not None or prediction is not None:
             self._check_conditioning(local, global_ids)
             layer_bias = torch.zeros(B, L * G, 1, device=x.device, dtype=x.dtype)
             if prediction is not None:
-                layer_bias = layer_bias + self.lpc_proj(prediction[:, None].to(x.dtype))
+                layer_bias = layer_bias + self.lpc_proj(features.transpose(1, 2).to(x.dtype))
             if self.global_embed is not None:
                 layer_bias = layer_bias + self.global_embed(global_ids)[:, :, None]
             if self.local_net is not None:
@@ -275,6 +307,8 @@ class WaveNet(nn.Module):
             x, s = layer(x, bias)
             skip = skip + s
         logits = self.out2(F.relu(self.out1(F.relu(skip))))
+        if scale is not None:
+            return self._to_waveform_units(logits, prediction, scale, time_axis=2)
         return self._shift_by_prediction(logits, prediction, time_axis=2)
 
     # ------------------------------------------------------------------ linear prediction
@@ -287,6 +321,43 @@ class WaveNet(nn.Module):
         cfg = self.cfg
         signal = self.head.decode(tokens).float()
         return lpc_predict(signal, cfg.lpc_order, cfg.lpc_window, cfg.lpc_refit)[:, 1:]
+
+    def lpc_residuals(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Head ``lpc_mol``: Tensor[B, T] input tokens -> (reads, p, s), each Tensor[B, T].
+
+        ``p[:, t]``, ``s[:, t]``: the predictor's logistic for the sample after input ``t`` (inputs
+        ``0..t`` only, float64); ``reads[:, t]``: input ``t``'s standardised residual against the
+        prediction made before it (float32), what the network reads.
+        """
+        cfg = self.cfg
+        signal = self.head.decode(tokens).float()
+        mean, scale = LPCBaseline(cfg.lpc_order, cfg.lpc_window, cfg.lpc_refit).predictive(F.pad(signal, (0, 1)))
+        return standardised_residual(signal, mean[:, :-1], scale[:, :-1]), mean[:, 1:], scale[:, 1:]
+
+    def lpc_features(self, prediction: Tensor, scale: Tensor) -> Tensor:
+        """Head ``lpc_mol``: p, s Tensor[B, n] -> the network's conditioning Tensor[B, n, 3] (float32).
+
+        ``p``; ``log s`` (centred for silence-to-loud scales); how many μ-law classes the
+        logistic spans, as ``log(class width at p / s)``: the same residual is a fine
+        distribution near zero and a single class at full scale.
+        """
+        mu = self.cfg.classes - 1
+        log_width = math.log(2.0 * math.log1p(mu) / mu**2) + torch.log1p(mu * prediction.abs())
+        log_s = torch.log(scale)
+        return torch.stack([prediction, (log_s + 7.0) / 3.0, (log_width - log_s) / 3.0], dim=-1).float()
+
+    def _to_waveform_units(self, logits: Tensor, prediction: Tensor, scale: Tensor, time_axis: int) -> Tensor:
+        """Head ``lpc_mol``: standardised mixture parameters -> waveform ones (means ``p + s·m``, log scales
+        ``log s + l``). logits: Tensor[B, 3M, T] (time_axis=2) or Tensor[n, B, 3M] (time_axis=0); p, s: Tensor[B, T]."""
+        m = self.cfg.mixtures
+        p, log_s = prediction.float(), torch.log(scale).float()
+        if time_axis == 2:
+            weights, means, log_scales = logits.split(m, dim=1)
+            p, log_s = p[:, None], log_s[:, None]
+            return torch.cat([weights, p + log_s.exp() * means, log_s + log_scales], dim=1)
+        weights, means, log_scales = logits.split(m, dim=2)
+        p, log_s = p.T[:, :, None], log_s.T[:, :, None]
+        return torch.cat([weights, p + log_s.exp() * means, log_s + log_scales], dim=2)
 
     def _shift_by_prediction(self, logits: Tensor, prediction: Optional[Tensor], time_axis: int) -> Tensor:
         """Mixture of logistics: add ``p_t`` to every component's mean (the head models the residual).
@@ -305,7 +376,7 @@ class WaveNet(nn.Module):
 
     def _decode_one(self, tokens: Tensor) -> Tensor:
         """head.decode for a few tokens, through a table for μ-law (torchaudio's decode costs ~0.1 ms a call)."""
-        if self.cfg.head != "categorical":
+        if self.cfg.head not in ("categorical", "lpc_mol"):
             return tokens.float()
         table = getattr(self, "_decode_table", None)
         if table is None or table.device != tokens.device:
@@ -313,14 +384,16 @@ class WaveNet(nn.Module):
             self._decode_table = table
         return table[tokens]
 
-    def _step_bias(self, bias: Tensor, frame_index: Tensor, prediction: Optional[Tensor]) -> tuple[Tensor, Tensor]:
-        """Per-step bias rows Tensor[B, n, L, G] (frame index 0..n-1) with the LPC projection of ``p`` added."""
+    def _step_bias(self, bias: Tensor, frame_index: Tensor, features: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        """Per-step bias rows Tensor[B, n, L, G] (frame index 0..n-1) with the LPC projection of the
+        predictor's features Tensor[B, n, C] added (``p`` alone: Tensor[B, n])."""
         B, n = bias.shape[0], frame_index.shape[0]
         rows = bias[:, frame_index]
-        if prediction is not None:
+        if features is not None:
             L, G = self.cfg.layers, self.cfg.gate_channels
-            weight = self.lpc_proj.weight[:, 0, 0]  # [L*G]
-            rows = rows + (prediction[:, :, None].to(weight.dtype) * weight).reshape(B, n, L, G)
+            features = features if features.dim() == 3 else features[:, :, None]
+            weight = self.lpc_proj.weight[:, :, 0]  # [L*G, C]
+            rows = rows + (features.to(weight.dtype) @ weight.T).reshape(B, n, L, G)
         return rows, torch.arange(n, device=frame_index.device)
 
     # ------------------------------------------------------------------ incremental API
@@ -330,7 +403,7 @@ class WaveNet(nn.Module):
         cfg = self.cfg
         if cfg.head == "categorical":
             embed, head_kind, classes = self.embed.weight, HEAD_CATEGORICAL, cfg.classes
-        else:
+        else:  # mol, and lpc_mol (which reads a real value too; its sampling is done by the caller)
             embed, head_kind, classes = torch.stack([self.embed.weight, self.embed.bias]), HEAD_MOL, cfg.mixtures
         conv_w = torch.stack([layer.conv.weight.permute(2, 0, 1) for layer in self.layers])  # [L, k, G, R]
         packed = PackedWaveNet(
@@ -358,10 +431,13 @@ class WaveNet(nn.Module):
         rows = sum((self.cfg.kernel_size - 1) * d for d in self.cfg.dilations)
         device = device if device is not None else next(self.parameters()).device
         queues = torch.zeros(batch, rows, self.cfg.residual_channels, device=device, dtype=dtype)
-        lpc = None
+        lpc = residual = None
+        silence = self.head.silence(batch, device)
         if self.cfg.lpc_order:
             lpc = LPCState.empty(batch, self.cfg.lpc_order, self.cfg.lpc_window, self.cfg.lpc_refit, device)
-        return WaveNetState(queues=queues, t=0, next_input=self.head.silence(batch, device), lpc=lpc)
+        if self.cfg.head == "lpc_mol":  # the first input against the cold start's prediction (0, its scale)
+            residual = standardised_residual(self._decode_one(silence), torch.zeros_like(lpc.scale), lpc.scale)
+        return WaveNetState(queues=queues, t=0, next_input=silence, lpc=lpc, residual=residual)
 
     @torch.no_grad()
     def step(
@@ -385,6 +461,9 @@ class WaveNet(nn.Module):
         free-running steps go one kernel call per sample.
         Returns (tokens Tensor[B, n], logits Tensor[n, B, A] if ``return_logits``).
         """
+        if self.cfg.head == "lpc_mol":
+            return self._residual_step(state, bias, frame_index, uniforms, forced, temperature, return_logits,
+                                       backend, sampler)
         if state.lpc is None and (sampler is None or forced is not None):
             return self._kernel_step(state, bias, frame_index, uniforms, forced, temperature, return_logits, backend)
         if forced is not None:
@@ -418,6 +497,48 @@ class WaveNet(nn.Module):
                 all_logits.append(logits)
         return torch.stack(tokens, dim=1), (torch.cat(all_logits) if return_logits else None)
 
+    def _residual_step(self, state: WaveNetState, bias: Tensor, frame_index: Tensor, uniforms: Tensor,
+                       forced: Optional[Tensor], temperature: float, return_logits: bool, backend: str,
+                       sampler: Optional[Callable[[Tensor, Tensor], Tensor]]) -> tuple[Tensor, Optional[Tensor]]:
+        """:meth:`step` for head ``lpc_mol``: the kernels run the network on standardised residuals
+        (a real input, as for the mixture head) and always emit the given reads; tokens are drawn here."""
+        from wavegen import kernels
+
+        packed = self._pack_cache.get(self, state.queues.dtype)
+        n = frame_index.shape[0]
+
+        def run(rows, index, u, reads):
+            _, logits = kernels.wavenet_generate(packed, state.queues, state.t, state.residual,
+                                                 rows.to(state.queues.dtype), index, u, reads, temperature, True,
+                                                 backend)
+            state.t += index.shape[0]
+            return logits
+
+        if forced is not None:
+            # Every input is known: the predictor runs over the chunk, then one kernel call.
+            values = self._decode_one(torch.cat([state.next_input[:, None], forced[:, :-1]], dim=1))
+            mean, scale = state.lpc.predictive(values)  # the logistic of each step's sample
+            reads = standardised_residual(self._decode_one(forced), mean, scale)
+            rows, index = self._step_bias(bias, frame_index, self.lpc_features(mean, scale))
+            logits = run(rows, index, uniforms, reads)
+            state.next_input, state.residual = forced[:, -1], reads[:, -1]
+            return forced, (self._to_waveform_units(logits, mean, scale, 0) if return_logits else None)
+        if sampler is None:
+            sampler = lambda logits, u: self.head.sample(logits, u, temperature)
+        placeholder = torch.zeros_like(state.residual)[:, None]
+        tokens, all_logits = [], []
+        for i in range(n):
+            mean, scale = state.lpc.predictive(self._decode_one(state.next_input[:, None]))
+            rows, index = self._step_bias(bias, frame_index[i : i + 1], self.lpc_features(mean, scale))
+            logits = self._to_waveform_units(run(rows, index, uniforms[i : i + 1], placeholder), mean, scale, 0)
+            token = sampler(logits[0], uniforms[i])
+            state.next_input = token
+            state.residual = standardised_residual(self._decode_one(token[:, None]), mean, scale)[:, 0]
+            tokens.append(token)
+            if return_logits:
+                all_logits.append(logits)
+        return torch.stack(tokens, dim=1), (torch.cat(all_logits) if return_logits else None)
+
     def _kernel_step(self, state: WaveNetState, bias: Tensor, frame_index: Tensor, uniforms: Tensor,
                      forced: Optional[Tensor], temperature: float, return_logits: bool,
                      backend: str, packed: Optional[PackedWaveNet] = None) -> tuple[Tensor, Optional[Tensor]]:
@@ -433,3 +554,12 @@ class WaveNet(nn.Module):
         state.t += frame_index.shape[0]
         state.next_input = tokens[:, -1]
         return tokens, logits
+
+
+def standardised_residual(value: Tensor, prediction: Tensor, scale: Tensor) -> Tensor:
+    """What an ``lpc_mol`` WaveNet reads: ``asinh((value - p) / s)``, Tensor[B, n] float32.
+
+    asinh is linear for ordinary residuals and logarithmic for the huge ones after a
+    near-silent fit (an onset), so one input never saturates the first layer.
+    """
+    return torch.asinh((value.double() - prediction.double()) / scale.double()).float()

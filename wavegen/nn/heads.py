@@ -8,8 +8,10 @@ A head owns four things that must agree with each other:
   (drawing the randomness outside makes every backend produce identical samples);
 - ``make_input_embedding(R)``: the module that turns tokens into residual-channel vectors.
 
-Two heads exist: a categorical softmax (μ-law audio, or any discrete code) and a
-discretised mixture of logistics (16-bit audio, PixelCNN++ style).
+Three heads exist: a categorical softmax (μ-law audio, or any discrete code), a
+discretised mixture of logistics (16-bit audio, PixelCNN++ style), and a mixture of
+logistics discretised to μ-law classes (:class:`MulawMixtureHead`: the head of a WaveNet
+that models a linear predictor's residual, ``head=lpc_mol``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from wavegen.nn.lpc import UNIFORM_SHARE, log_logistic_mass, mulaw_class_edges
 
 # Logistic noise from a uniform u: clamp u away from 0 and 1 so the log-odds stay finite.
 UNIFORM_EPS = 1e-5
@@ -166,15 +170,84 @@ class MixtureOfLogisticsHead(OutputHead):
         ``uniforms[:, 0]`` picks the component by inverse CDF, ``uniforms[:, 1]`` draws
         logistic noise, scaled by ``temperature`` (0 returns the component mean).
         """
-        weights, means, log_scales = self.split(logits.float().unsqueeze(-1))
-        weights, means, log_scales = weights[..., 0], means[..., 0], log_scales[..., 0]
-        cdf = torch.softmax(weights, dim=-1).cumsum(dim=-1)
-        component = (cdf < uniforms[:, :1].float()).sum(dim=-1).clamp_max(self.mixtures - 1)
-        mean = means.gather(1, component[:, None])[:, 0]
-        log_scale = log_scales.gather(1, component[:, None])[:, 0]
-        u = uniforms[:, 1].float().clamp(UNIFORM_EPS, 1 - UNIFORM_EPS)
-        noise = torch.log(u) - torch.log1p(-u)
-        return (mean + temperature * torch.exp(log_scale) * noise).clamp(-1.0, 1.0)
+        weights, means, log_scales = self.split(logits.float())
+        return draw_mixture(weights, means, log_scales, uniforms, temperature)
+
+
+class MulawMixtureHead(OutputHead):
+    """A mixture of ``M`` logistics in the waveform domain, scored and sampled as μ-law classes.
+
+    Tokens are μ-law classes (as :class:`CategoricalHead`), so likelihoods are in the same
+    units as a μ-law softmax; the distribution of a class is the mixture's mass between the
+    class's waveform edges, plus a :data:`GUARD_SHARE` spread evenly over all classes (so an
+    onset no narrow mixture foresaw costs bounded bits; sampling leaves it out, as top-p
+    leaves out a tail). The network reads a real value per step (:class:`ScalarEmbedding`):
+    the WaveNet that owns this head feeds it the linear predictor's standardised residual
+    and turns the mixture's standardised parameters into waveform ones
+    (:meth:`wavegen.models.wavenet.WaveNet.forward`). Logits: Tensor[B, 3M, T] = weights,
+    means, log scales (waveform domain).
+    """
+
+    kind = "lpc_mol"
+    log_scale_min = -16.0
+    GUARD_SHARE = UNIFORM_SHARE  # the LPC baseline's, so an untrained model scores exactly the baseline
+
+    def __init__(self, mixtures: int = 4, classes: int = 256):
+        super().__init__()
+        self.mixtures = mixtures
+        self.classes = classes
+        self.out_channels = 3 * mixtures
+        self._categorical = CategoricalHead(classes, "mulaw")
+
+    def encode(self, audio: Tensor) -> Tensor:
+        return self._categorical.encode(audio)
+
+    def decode(self, tokens: Tensor) -> Tensor:
+        return self._categorical.decode(tokens)
+
+    def silence(self, batch: int, device=None) -> Tensor:
+        return self._categorical.silence(batch, device)
+
+    def make_input_embedding(self, channels: int) -> nn.Module:
+        return ScalarEmbedding(channels)
+
+    def split(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        m = self.mixtures
+        weights, means, log_scales = logits[:, :m], logits[:, m : 2 * m], logits[:, 2 * m : 3 * m]
+        return weights, means, log_scales.clamp_min(self.log_scale_min)
+
+    def nll(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Tensor[B, 3M, T] (waveform-domain parameters), LongTensor[B, T] μ-law classes -> nats, Tensor[B, T].
+
+        Float64 inside: a narrow logistic's mass over a wide loud-sample class is a difference of
+        two CDFs near 1, which float32 would round to nothing.
+        """
+        weights, means, log_scales = self.split(logits.double())
+        edges = mulaw_class_edges(self.classes).to(logits.device)
+        lo, hi = edges[target][:, None], edges[target + 1][:, None]  # [B, 1, T]
+        log_mass = log_logistic_mass(lo, hi, means, log_scales.exp())  # [B, M, T]
+        log_mix = torch.logsumexp(log_mass + torch.log_softmax(weights, dim=1), dim=1)
+        log_prob = torch.logaddexp(log_mix + math.log1p(-self.GUARD_SHARE),
+                                   torch.full_like(log_mix, math.log(self.GUARD_SHARE / self.classes)))
+        return (-log_prob).float()
+
+    def sample(self, logits: Tensor, uniforms: Tensor, temperature: float = 1.0) -> Tensor:
+        """Tensor[B, 3M] logits, Tensor[B, 2] uniforms -> LongTensor[B]: a mixture draw, quantised to its class."""
+        value = draw_mixture(*self.split(logits.float()), uniforms, temperature)
+        return self.encode(value)
+
+
+def draw_mixture(weights: Tensor, means: Tensor, log_scales: Tensor, uniforms: Tensor,
+                 temperature: float = 1.0) -> Tensor:
+    """Tensor[B, M] ×3, Tensor[B, 2] uniforms -> Tensor[B] in [-1, 1]: the component by inverse CDF of
+    ``uniforms[:, 0]``, then its logistic noise from ``uniforms[:, 1]`` scaled by ``temperature``."""
+    cdf = torch.softmax(weights, dim=-1).cumsum(dim=-1)
+    component = (cdf < uniforms[:, :1].float()).sum(dim=-1).clamp_max(weights.shape[-1] - 1)
+    mean = means.gather(1, component[:, None])[:, 0]
+    log_scale = log_scales.gather(1, component[:, None])[:, 0]
+    u = uniforms[:, 1].float().clamp(UNIFORM_EPS, 1 - UNIFORM_EPS)
+    noise = torch.log(u) - torch.log1p(-u)
+    return (mean + temperature * torch.exp(log_scale) * noise).clamp(-1.0, 1.0)
 
 
 def build_head(kind: str, classes: int = 256, companding: str = "mulaw", mixtures: int = 10, bits: int = 16) -> OutputHead:
@@ -182,4 +255,6 @@ def build_head(kind: str, classes: int = 256, companding: str = "mulaw", mixture
         return CategoricalHead(classes, companding)
     if kind == "mol":
         return MixtureOfLogisticsHead(mixtures, bits)
-    raise ValueError(f"unknown output head {kind!r}; choose 'categorical' or 'mol'")
+    if kind == "lpc_mol":
+        return MulawMixtureHead(mixtures, classes)
+    raise ValueError(f"unknown output head {kind!r}; choose 'categorical', 'mol' or 'lpc_mol'")
