@@ -17,24 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def unseen_pieces(count: int) -> list[str]:
-    from wavegen.data.embedded import EmbeddedSpec, candidate_order, select_performances
-
-    spec = EmbeddedSpec(root="unused")
-    chosen = {p.piece for p in select_performances(spec)}
-    return [piece for piece in candidate_order(spec) if piece not in chosen][:count]
-
-
-def soundfonts(folder: str) -> list[Path]:
-    found = sorted({p.resolve() for p in Path(folder).rglob("*") if p.suffix.lower() in (".sf2", ".sf3")})
-    return [p for p in found if p.is_file()]
 
 
 def main() -> None:
@@ -56,34 +42,21 @@ def main() -> None:
 
     import wavegen
     from wavegen.audio.dsp import griffin_lim
-    from wavegen.data.embedded import EmbeddedSpec, _piece_key, _rng
-    from wavegen.data.renderer import render_builtin, render_fluidsynth
-    from wavegen.data.scores import parse_corpus_piece, perform
+    from wavegen.data.unseen import installed_soundfonts, render_unseen, unseen_pieces
     from wavegen.metrics import log_mel_l1, log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
 
     torch.set_num_threads(args.threads)
     vocoder = wavegen.load(args.model)
     cfg = vocoder.audio
-    spec = EmbeddedSpec(root="unused")
     pieces = unseen_pieces(args.pieces)
-    pianos = [("built-in", None)] + [(sf.stem, sf) for sf in soundfonts(args.soundfonts)]
+    pianos = [("built-in", None)] + [(sf.stem, sf) for sf in installed_soundfonts(args.soundfonts)]
     rows = []
     for piano, path in pianos:
         clips = []
         for piece in pieces:
-            performance = perform(parse_corpus_piece(piece), piece, _rng(spec.seed, 2, _piece_key(piece)),
-                                  default_tempo_bpm=spec.tempo_bpm, tempo_jitter=spec.tempo_jitter,
-                                  max_seconds=args.offset + args.seconds + 2)
-            if path is None:
-                audio = render_builtin(performance.notes, cfg.sample_rate, seed=_piece_key(piece))
-            else:
-                os.environ["WAVEGEN_SOUNDFONT"] = str(path)
-                audio = render_fluidsynth(performance.notes, cfg.sample_rate)
-            start = int(args.offset * cfg.sample_rate)
+            # Whole mel frames, so the vocoder's output lines up with the input sample for sample.
             length = int(args.seconds * cfg.sample_rate) // cfg.hop_length * cfg.hop_length
-            clip = np.zeros(length, dtype=np.float32)
-            piece_audio = audio[start: start + length]
-            clip[: piece_audio.shape[0]] = piece_audio
+            clip = render_unseen(piece, cfg.sample_rate, length / cfg.sample_rate, args.offset, path)
             clips.append(torch.from_numpy(clip))
         x = torch.stack(clips)
         mel = torch.stack([vocoder.mel(c) for c in clips])
