@@ -78,7 +78,7 @@ def test_mixture_temperatures_act_separately():
 
 
 def test_controls_refuse_what_a_head_cannot_use():
-    with pytest.raises(ValueError, match="top-p applies to a categorical"):
+    with pytest.raises(ValueError, match="top-p applies to μ-law classes"):
         SamplingControls(top_p=0.9).check("mol")
     with pytest.raises(ValueError, match="mixture temperature"):
         SamplingControls(mixture_temperature=0.5).check("categorical")

@@ -146,7 +146,7 @@ def smooth_tokens(model: WaveNet, batch: int, length: int, generator) -> torch.T
     return model.head.encode(audio.clamp(-1, 1))
 
 
-@pytest.mark.parametrize("head", ["categorical", "mol"])
+@pytest.mark.parametrize("head", ["categorical", "mol", "lpc_mol"])
 def test_lpc_model_is_causal(head):
     model = randomise(WaveNet(small_cfg(head=head, mixtures=3, classes=256, **LPC)))
     g = torch.Generator().manual_seed(1)
@@ -163,7 +163,7 @@ def test_lpc_model_is_causal(head):
     assert p[0, 40:].abs().mean() > 0.05
 
 
-@pytest.mark.parametrize("head", ["categorical", "mol"])
+@pytest.mark.parametrize("head", ["categorical", "mol", "lpc_mol"])
 @pytest.mark.parametrize("backend", ["reference", "auto"])
 def test_lpc_incremental_equals_full_forward(head, backend):
     """Priming chunk by chunk (the predictor refitted inside chunks and across them) == the whole clip."""
@@ -182,7 +182,7 @@ def test_lpc_incremental_equals_full_forward(head, backend):
         assert p.abs().max() > 0.1
 
 
-@pytest.mark.parametrize("head", ["categorical", "mol"])
+@pytest.mark.parametrize("head", ["categorical", "mol", "lpc_mol"])
 def test_lpc_free_running_sampling_equals_the_full_forward(head):
     """Generated tokens, fed back through the full forward pass, reproduce the logits each one was drawn from,
     and greedy sampling picks their argmax: the per-sample refits during sampling match training."""
@@ -206,6 +206,10 @@ def test_lpc_free_running_sampling_equals_the_full_forward(head):
         full = model(inputs)[..., 40:]
     if head == "categorical":
         assert torch.equal(greedy[0], full[0].argmax(0))
+    elif head == "lpc_mol":  # temperature 0: the class of the drawn component's mean (which includes p_t)
+        _, means, _ = model.head.split(full)
+        classes = model.head.encode(means.clamp(-1, 1))  # [1, M, T]
+        assert (classes == greedy[:, None]).any(dim=1).all()
     else:  # temperature 0: the drawn component's mean exactly, which includes p_t
         _, means, _ = model.head.split(full)
         gap = (means.clamp(-1, 1) - greedy[:, None]).abs().min(dim=1).values

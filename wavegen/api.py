@@ -177,20 +177,29 @@ class WaveNet(Model):
     @torch.no_grad()
     def generate(self, seconds: float, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
                  generator: Optional[torch.Generator] = None, batch: int = 1, global_id: Optional[int] = None,
-                 backend: str = "auto", chunk: int = 4000, progress: Progress = None) -> Tensor:
+                 backend: str = "auto", chunk: int = 4000, progress: Progress = None, top_p: float = 1.0,
+                 mixture_temperature: Optional[float] = None) -> Tensor:
         """``seconds`` of new audio -> Tensor[round(seconds · sample_rate)] (or [B, ...] when ``batch`` > 1).
 
         prompt: Tensor[P] audio at ``sample_rate`` fed first; the result is only what follows it.
-        temperature: 0 is greedy; default ``sampling["temperature"]`` (1.0).
+        temperature: μ-law heads: the softmax temperature; mixture heads: the logistic scale's; 0 is
+        greedy; default ``sampling["temperature"]`` (1.0). top_p: μ-law heads only, nucleus mass.
+        mixture_temperature: mixture heads only, the weights' temperature; default
+        ``sampling["mixture_temperature"]`` (1.0). See :class:`wavegen.generate.sampling.SamplingControls`.
         """
         from wavegen.commands import check_backend
-        from wavegen.generate.sampling import generate_tokens
+        from wavegen.generate.sampling import SamplingControls, generate_tokens
 
         if not 0 < seconds < float("inf"):
             raise WavegenError(f"seconds must be a positive number, got {seconds}")
         if batch < 1:
             raise WavegenError(f"batch must be at least 1, got {batch}")
         temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
+        mixture_temperature = float(self._default(mixture_temperature, "mixture_temperature", 1.0))
+        try:
+            SamplingControls(temperature, top_p, mixture_temperature).check(self.module.head.kind)
+        except ValueError as exc:
+            raise WavegenError(str(exc)) from None
         check_backend(backend)
         net, device = self.module, self.device
         gids = None
@@ -212,7 +221,7 @@ class WaveNet(Model):
         try:
             for tokens in generate_tokens(net, total, batch_size=batch, global_ids=gids, prompt_tokens=prompt_tokens,
                                           temperature=temperature, generator=generator, chunk_size=chunk,
-                                          backend=backend):
+                                          backend=backend, top_p=top_p, mixture_temperature=mixture_temperature):
                 pieces.append(net.head.decode(tokens).float().cpu())
                 report.update(tokens.shape[1])
         finally:

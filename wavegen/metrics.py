@@ -207,3 +207,19 @@ def copies_prompt(continuation: Tensor, prompt: Tensor, sample_rate: int, window
         scores = torch.where(norms >= silence_rms * n**0.5, scores, torch.zeros_like(scores))
         best = max(best, float(scores.max()))
     return min(max(best, 0.0), 1.0)
+
+
+def tonality_figures(audio: Tensor, sample_rate: int, prompt: Tensor | None = None, window_s: float = 0.25) -> dict:
+    """Tensor[T] audio (and the Tensor[P] prompt it continues, same rate) -> the figures that tell pitched
+    sound from noise: ``peak_energy_share``, ``chroma_entropy``, ``rms_dbfs``, and with a prompt
+    ``copy_score`` (:func:`copies_prompt`) and ``copies`` (at least :data:`COPY_THRESHOLD`)."""
+    row = {
+        "seconds": audio.numel() / sample_rate,
+        "peak_energy_share": peak_energy_share(audio),
+        "chroma_entropy": chroma_entropy(audio, sample_rate),
+        "rms_dbfs": rms_dbfs(audio),
+    }
+    if prompt is not None:
+        score = copies_prompt(audio, prompt, sample_rate, window_s)
+        row.update(copy_score=score, copies=score >= COPY_THRESHOLD)
+    return row

@@ -14,20 +14,23 @@ def register(sub) -> None:
                        description="Sample audio from a WaveNet checkpoint. Each stream is written to "
                        "OUT/sample_NNN.wav while it is generated (an interrupted run leaves a valid WAV of "
                        "what was generated) and a spectrogram PNG beside it at the end.")
-    p.add_argument("checkpoint", help="a wavegen checkpoint (e.g. runs/NAME/checkpoints/last.pt)")
+    p.add_argument("checkpoint", nargs="?", help="a wavegen checkpoint (e.g. runs/NAME/checkpoints/last.pt); "
+                   "omit it with --model")
+    p.add_argument("--model", help="a shipped WaveNet by name instead of a checkpoint (e.g. piano-tiny; "
+                   "its sampling defaults apply unless given here)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--seconds", type=float, default=2.0, help="seconds to generate per stream (after the prompt)")
     p.add_argument("--num", type=int, default=1, help="streams generated together as one batch")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="μ-law models: softmax temperature, 0 is greedy (the argmax class); mixture-of-logistics "
+    p.add_argument("--temperature", type=float, default=None,
+                   help="default 1 (a shipped model: its card's default). μ-law models: softmax temperature, 0 is greedy (the argmax class); mixture-of-logistics "
                    "models: logistic-scale temperature, 0 takes the component's mean (with --mixture-temperature 0 "
                    "too, fully greedy)")
     p.add_argument("--top-p", type=float, default=1.0,
                    help="μ-law models: sample only from the most likely classes holding this much probability "
                    "(nucleus sampling), in (0, 1]. Below 1 the draw is made in Python, one kernel call per sample "
                    "(much slower), whatever --backend")
-    p.add_argument("--mixture-temperature", type=float, default=1.0,
-                   help="mixture-of-logistics models: temperature of the mixture weights, 0 picks the most likely "
+    p.add_argument("--mixture-temperature", type=float, default=None,
+                   help="default 1 (a shipped model: its card's default). Mixture-of-logistics models: temperature of the mixture weights, 0 picks the most likely "
                    "component. Other than 1, sampled in Python like --top-p")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", help="audio file whose start primes every stream")
@@ -52,6 +55,17 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.generate.sampling import SamplingControls, generate_tokens
     from wavegen.train.checkpoint import load_model
 
+    if (args.model is None) == (args.checkpoint is None):
+        raise WavegenError("give a WaveNet checkpoint or --model NAME (one of them)")
+    defaults = {}
+    if args.model:
+        from wavegen.pretrained import entry
+
+        defaults = entry(args.model).get("sampling") or {}
+    if args.temperature is None:
+        args.temperature = float(defaults.get("temperature", 1.0))
+    if args.mixture_temperature is None:
+        args.mixture_temperature = float(defaults.get("mixture_temperature", 1.0))
     if not 0 < args.seconds < float("inf"):  # also refuses nan
         raise WavegenError(f"--seconds must be a positive number, got {args.seconds}")
     if args.num < 1:
@@ -70,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args.threads)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)
+    if args.model:
+        from wavegen.pretrained import shipped_file
+
+        with shipped_file(args.model) as (path, _):
+            model, ckpt = load_model(path, family="wavenet", device=args.device)
+    else:
+        model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)
     try:
         SamplingControls(args.temperature, args.top_p, args.mixture_temperature).check(model.head.kind)
     except ValueError as exc:

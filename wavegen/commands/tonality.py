@@ -32,22 +32,6 @@ def register_eval(targets) -> None:
     p.set_defaults(func=run)
 
 
-def measure(audio, sample_rate: int, prompt=None, window_s: float = 0.25) -> dict:
-    """Tensor[T] audio (and optional Tensor[P] prompt at the same rate) -> the row this command prints."""
-    from wavegen.metrics import COPY_THRESHOLD, chroma_entropy, copies_prompt, peak_energy_share, rms_dbfs
-
-    row = {
-        "seconds": audio.numel() / sample_rate,
-        "peak_energy_share": peak_energy_share(audio),
-        "chroma_entropy": chroma_entropy(audio, sample_rate),
-        "rms_dbfs": rms_dbfs(audio),
-    }
-    if prompt is not None:
-        score = copies_prompt(audio, prompt, sample_rate, window_s)
-        row.update(copy_score=score, copies=score >= COPY_THRESHOLD)
-    return row
-
-
 def _format(name: str, row: dict) -> str:
     text = (f"{name}: peak share {row['peak_energy_share']:.3f}  chroma entropy {row['chroma_entropy']:.2f} bits  "
             f"RMS {row['rms_dbfs']:.1f} dBFS")
@@ -59,6 +43,7 @@ def _format(name: str, row: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from wavegen.atomic import atomic_write
     from wavegen.audio.io import read_audio, read_audio_frames
+    from wavegen.metrics import tonality_figures
 
     if not 0 < args.window < float("inf"):
         raise WavegenError(f"--window must be a positive number of seconds, got {args.window}")
@@ -79,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         prompt = read_audio(prompt_path, rate) if prompt_path else None
         if prompt is not None and prompt.numel() < int(round(args.window * rate)):
             raise WavegenError(f"--prompt {prompt_path} is shorter than one --window ({args.window} s)")
-        row = {"file": str(path), "sample_rate": rate, **measure(audio, rate, prompt, args.window)}
+        row = {"file": str(path), "sample_rate": rate, **tonality_figures(audio, rate, prompt, args.window)}
         rows.append(row)
         print(_format(str(path), row), flush=True)
     if args.json:

@@ -13,7 +13,9 @@ Sampling controls (:class:`SamplingControls`), per head:
 - mixture of logistics (``mol``, and ``lpc_mol`` whose draw is then quantised to its μ-law
   class): ``mixture_temperature`` divides the mixture-weight logits (0: the most likely
   component); ``temperature`` scales the logistic noise (0: the component's mean). Both 0
-  is fully greedy.
+  is fully greedy. ``lpc_mol`` also takes ``top_p``: its mixture is spread over the μ-law
+  classes and the draw is a nucleus draw over them, so the rare wide-tail classes (clicks
+  in a free-running stream) are never picked.
 
 The fused kernels sample with one temperature only. Other settings (``top_p < 1``,
 ``mixture_temperature != 1``) are sampled here in Python: the kernel (whichever
@@ -54,8 +56,9 @@ class SamplingControls:
             raise ValueError("temperatures must not be negative")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top-p must be in (0, 1], got {self.top_p}")
-        if head_kind != "categorical" and self.top_p < 1:
-            raise ValueError("top-p applies to a categorical (μ-law) head; this model has a mixture of logistics")
+        if head_kind not in ("categorical", "lpc_mol") and self.top_p < 1:
+            raise ValueError("top-p applies to μ-law classes (heads categorical and lpc_mol); this model has a "
+                             "mixture of logistics over 16-bit levels")
         if head_kind not in MIXTURE_HEADS and self.mixture_temperature != 1:
             raise ValueError("the mixture temperature applies to a mixture-of-logistics head; this model is categorical")
 
@@ -130,6 +133,10 @@ def python_sampler(head, controls: SamplingControls) -> Callable[[Tensor, Tensor
     """Like :func:`make_sampler` but always a Python sampler (the tests compare it with the kernels)."""
     if head.kind == "categorical":
         return lambda logits, u: sample_categorical(logits, u, controls.temperature, controls.top_p)
+    if head.kind == "lpc_mol" and controls.top_p < 1 and controls.temperature > 0:
+        mixture_temperature = max(controls.mixture_temperature, 1e-6)  # 0: (nearly) the heaviest component
+        return lambda logits, u: sample_categorical(
+            head.class_log_probs(logits, controls.temperature, mixture_temperature), u, 1.0, controls.top_p)
     if head.kind == "lpc_mol":
         return lambda logits, u: head.encode(sample_mixture(logits, u, head.mixtures, head.log_scale_min,
                                                             controls.temperature, controls.mixture_temperature))

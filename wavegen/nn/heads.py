@@ -236,6 +236,21 @@ class MulawMixtureHead(OutputHead):
         value = draw_mixture(*self.split(logits.float()), uniforms, temperature)
         return self.encode(value)
 
+    def class_log_probs(self, logits: Tensor, temperature: float = 1.0, mixture_temperature: float = 1.0) -> Tensor:
+        """Tensor[B, 3M] -> Tensor[B, classes]: the mixture's log mass in every μ-law class (no guard share).
+
+        ``temperature`` scales every logistic, ``mixture_temperature`` divides the weights (both > 0):
+        the distribution the continuous draw of :meth:`sample` lands in, class by class, so top-p
+        can be applied to it.
+        """
+        weights, means, log_scales = self.split(logits.double())
+        edges = mulaw_class_edges(self.classes).to(logits.device)
+        lo, hi = edges[:-1], edges[1:]  # [A]
+        scale = (log_scales.exp() * temperature)[:, :, None]  # [B, M, 1]
+        log_mass = log_logistic_mass(lo, hi, means[:, :, None], scale)  # [B, M, A]
+        log_weights = torch.log_softmax(weights / mixture_temperature, dim=1)[:, :, None]
+        return torch.logsumexp(log_mass + log_weights, dim=1).float()
+
 
 def draw_mixture(weights: Tensor, means: Tensor, log_scales: Tensor, uniforms: Tensor,
                  temperature: float = 1.0) -> Tensor:

@@ -1,0 +1,133 @@
+"""The residual WaveNet (head ``lpc_mol``): it starts as the LPC baseline and can only be trained away from it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from wavegen.generate.sampling import SamplingControls, python_sampler
+from wavegen.models.wavenet import WaveNet, WaveNetConfig
+from wavegen.nn.lpc import LPCBaseline, LPCState
+from wavegen.tasks.wavenet import shift_right
+
+LPC = dict(lpc_order=8, lpc_window=64, lpc_refit=16)
+
+
+def small(**overrides) -> WaveNet:
+    base = dict(layers=4, dilation_cycle=4, residual_channels=8, gate_channels=16, skip_channels=16,
+                head="lpc_mol", mixtures=3, **LPC)
+    base.update(overrides)
+    return WaveNet(WaveNetConfig(**base))
+
+
+def notes(length: int, seed: int = 0) -> torch.Tensor:
+    """Two decaying partials with an onset halfway and a little noise: Tensor[length]."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(length) / 16000
+    half = length // 2
+    envelope = torch.where(torch.arange(length) < half, torch.exp(-3 * t), 0.8 * torch.exp(-3 * (t - t[half])))
+    tone = envelope * (0.4 * torch.sin(2 * math.pi * 330 * t) + 0.2 * torch.sin(2 * math.pi * 495 * t))
+    return tone + 0.003 * torch.randn(length, generator=g)
+
+
+def test_an_untrained_model_scores_exactly_the_lpc_baseline():
+    model = small().eval()
+    audio = notes(900)[None].repeat(2, 1)
+    tokens = model.head.encode(audio)
+    inputs = shift_right(tokens, model.head.silence(2))
+    with torch.no_grad():
+        bits = model.head.nll(model(inputs), tokens) / math.log(2)
+    # The baseline reading the same stream: the silence input first, then the clip.
+    stream = torch.cat([model.head.decode(inputs), model.head.decode(tokens[:, -1:])], dim=1).float()
+    expected = LPCBaseline(**{k[4:]: v for k, v in LPC.items()}).nll_bits(stream)[:, 1:]
+    assert (bits - expected).abs().max() < 1e-4
+    assert bits.mean() < 6  # the baseline itself is far better than uniform over 256 classes (8 bits)
+
+
+def test_the_predictor_state_equals_the_baseline_sample_by_sample():
+    x = notes(700)[None]
+    mean, scale = LPCBaseline(8, 64, 16).predictive(x)
+    state = LPCState.empty(1, 8, 64, 16)
+    got_mean, got_scale = [], []
+    first = (torch.zeros(1, dtype=torch.float64), state.scale.clone())
+    for i in range(x.shape[1]):
+        m, s = state.predictive(x[:, i : i + 1])
+        got_mean.append(m[:, 0])
+        got_scale.append(s[:, 0])
+    # Column i of the state's output predicts sample i+1.
+    assert torch.allclose(torch.stack(got_mean[:-1], 1), mean[:, 1:], atol=1e-6)
+    assert torch.allclose(torch.stack(got_scale[:-1], 1), scale[:, 1:], rtol=1e-9)
+    assert float(first[0]) == float(mean[0, 0]) and float(first[1]) == float(scale[0, 0])
+
+
+def test_head_samples_follow_the_scored_distribution():
+    """Draws from one step's mixture land in each μ-law class as often as exp(-nll) says (bar the guard share)."""
+    model = small()
+    head = model.head
+    g = torch.Generator().manual_seed(0)
+    logits = torch.tensor([[0.3, -0.2, 0.5, 0.01, -0.02, 0.015, -9.0, -7.5, -8.0]], dtype=torch.float32)
+    n = 40000
+    u = torch.rand(n, 2, generator=g)
+    draws = head.sample(logits.repeat(n, 1), u)
+    counts = torch.bincount(draws, minlength=256).double() / n
+    classes = torch.arange(256)
+    nll = head.nll(logits[:, :, None].repeat(1, 1, 256), classes[None])[0].double()
+    expected = torch.exp(-nll)
+    expected = (expected - head.GUARD_SHARE / 256) / (1 - head.GUARD_SHARE)
+    assert (counts - expected).abs().sum() < 0.03
+    assert expected.max() < 0.5  # spread over several classes, so the comparison means something
+
+
+def test_sampling_controls_of_the_residual_head():
+    model = small()
+    SamplingControls(temperature=0.8, mixture_temperature=0.5).check("lpc_mol")
+    SamplingControls(top_p=0.9).check("lpc_mol")
+    with pytest.raises(ValueError, match="top-p"):
+        SamplingControls(top_p=0.9).check("mol")
+    sampler = python_sampler(model.head, SamplingControls(temperature=0.0, mixture_temperature=0.0))
+    logits = torch.tensor([[0.0, 2.0, 0.0, 0.1, 0.2, 0.3, -5.0, -5.0, -5.0]])
+    # Fully greedy: the heaviest component's mean, as a μ-law class.
+    assert int(sampler(logits, torch.rand(1, 2))[0]) == int(model.head.encode(torch.tensor([0.2]))[0])
+
+
+def test_head_needs_a_predictor():
+    with pytest.raises(ValueError, match="lpc_order"):
+        WaveNet(WaveNetConfig(head="lpc_mol", lpc_order=0))
+
+
+@pytest.mark.slow
+def test_training_improves_on_the_baseline():
+    """A few hundred steps on one clip: the network learns what the predictor misses (bits clearly below it)."""
+    torch.manual_seed(0)
+    model = small()
+    audio = notes(2000)[None]
+    tokens = model.head.encode(audio)
+    inputs = shift_right(tokens, model.head.silence(1))
+    with torch.no_grad():
+        start = float(model.head.nll(model(inputs), tokens).mean()) / math.log(2)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(120):
+        loss = model.head.nll(model(inputs), tokens).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    end = float(loss.detach()) / math.log(2)
+    assert end < start - 0.3, (start, end)
+
+
+def test_top_p_draws_only_from_the_nucleus_of_the_class_distribution():
+    model = small()
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.01, 0.012, 0.014, -7.0, -6.0, -3.0]])  # one wide component
+    log_probs = model.head.class_log_probs(logits)
+    assert abs(float(log_probs.exp().sum()) - 1) < 1e-5
+    probs = log_probs.exp()[0]
+    ranked, order = probs.sort(descending=True)
+    nucleus = set(order[: int((ranked.cumsum(0) < 0.9).sum()) + 1].tolist())
+    sampler = python_sampler(model.head, SamplingControls(top_p=0.9))
+    u = torch.rand(4000, 2, generator=torch.Generator().manual_seed(1))
+    draws = sampler(logits.repeat(4000, 1), u)
+    assert set(draws.tolist()) <= nucleus
+    full = python_sampler(model.head, SamplingControls())(logits.repeat(4000, 1), u)
+    assert not set(full.tolist()) <= nucleus  # without top-p the wide component's tail is drawn too
