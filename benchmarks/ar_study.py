@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -46,6 +45,10 @@ ARMS: dict[str, list[str]] = {
     "mol": ["model=wavenet/tiny", "model.head=mol"],
     "mol_lpc32": ["model=wavenet/tiny_lpc", "model.head=mol"],
     "input_noise": ["model=wavenet/tiny", "+train.input_noise=0.01"],
+    # The tiny WaveNet on an order-160 predictor's residual (head lpc_mol, components centred on the
+    # prediction: the shipped piano-tiny's model), and the same with the components' means free.
+    "piano_tiny": ["model=wavenet/piano_tiny"],
+    "piano_tiny_shift": ["model=wavenet/piano_tiny", "model.lpc_mean_shift=true"],
     "fluidsynth": ["model=wavenet/tiny", "data.renderer=fluidsynth"],  # own data root: see arm_overrides
 }
 COMMON = ["logger=none", "train.threads=1", "train.progress=false", "train.minutes_clock=cpu",
@@ -111,7 +114,7 @@ def train_arm(name: str, overrides: list[str], run_dir: Path, minutes: float, va
 
     own = build_sampler(cfg, "validation").validation_batches(int(cfg.train.val_batches))
     own_audio = torch.cat([b["audio"] for b in own])
-    quantisation = "mulaw" if cfg.model.head == "categorical" else "mol"
+    quantisation = "mol" if cfg.model.head == "mol" else "mulaw"
     return {"steps": int(result["step"]), "cpu_minutes": (time.process_time() - started) / 60.0, "curve": curve,
             "own_val_bits_per_sample": curve[-1]["val_bits_per_sample"] if curve else None,
             "own_val_lpc_bits": lpc_nll_bits(own_audio, quantisation, classes=int(cfg.model.classes),
@@ -139,59 +142,33 @@ def held_out(common: list[str], segment_seconds: float | None, count: int):
     return clips[order[:count]], int(cfg.audio.sample_rate)
 
 
-def teacher_forced_bits(model, clips) -> float:
-    """Mean bits per sample, the training task's validation NLL on Tensor[N, T] clips."""
-    import torch
-
-    from wavegen.tasks.wavenet import shift_right
-
-    total = 0.0
-    with torch.no_grad():
-        for clip in clips.split(4):
-            tokens = model.head.encode(clip)
-            inputs = shift_right(tokens, model.head.silence(tokens.shape[0]))
-            total += float(model.head.nll(model(inputs), tokens).sum())
-    return total / clips.numel() / math.log(2)
-
-
 def continuation_figures(model, prompts, sample_rate: int, seconds: float, draws: int, temperature: float,
                          top_p: float) -> dict:
-    """Median figures over every (prompt, draw) continuation, and the per-prompt medians."""
-    import torch
+    """Median figures over every (prompt, draw) continuation, and every row."""
+    from wavegen.generate.continuation import continue_prompt
+    from wavegen.metrics import tonality_figures
 
-    from wavegen.generate.sampling import generate_tokens
-    from wavegen.metrics import chroma_entropy, copies_prompt, peak_energy_share, rms_dbfs
-
+    controls = {"temperature": temperature, "top_p": top_p} if model.cfg.head != "mol" else {"temperature": temperature}
     rows = []
     for i, prompt in enumerate(prompts):
-        tokens = model.head.encode(prompt)[None].repeat(draws, 1)
-        controls = {"temperature": temperature, "top_p": top_p} if model.cfg.head == "categorical" \
-            else {"temperature": temperature}
         started = time.perf_counter()
-        generated = torch.cat(list(generate_tokens(model, int(seconds * sample_rate), batch_size=draws,
-                                                   prompt_tokens=tokens, generator=torch.Generator().manual_seed(i),
-                                                   chunk_size=4000, **controls)), dim=1)
+        audio = continue_prompt(model, prompt, int(seconds * sample_rate), draws, seed=i, **controls)
         elapsed = time.perf_counter() - started
-        audio = model.head.decode(generated).float()
-        for d in range(draws):
-            rows.append({"prompt": i, "draw": d, "peak_energy_share": peak_energy_share(audio[d]),
-                         "chroma_entropy": chroma_entropy(audio[d], sample_rate), "rms_dbfs": rms_dbfs(audio[d]),
-                         "copy_score": copies_prompt(audio[d], prompt, sample_rate),
-                         "generation_seconds": elapsed / draws})
+        rows += [{"prompt": i, "draw": d, **tonality_figures(a, sample_rate, prompt), "generation_seconds": elapsed / draws}
+                 for d, a in enumerate(audio)]
     keys = ["peak_energy_share", "chroma_entropy", "rms_dbfs", "copy_score"]
     finite = lambda k: [r[k] for r in rows if r[k] == r[k]]  # chroma entropy is NaN for silence
     median = {k: (statistics.median(finite(k)) if finite(k) else float("nan")) for k in keys}
-    median["copies"] = sum(r["copy_score"] >= 0.9 for r in rows)
+    median["copies"] = sum(bool(r["copies"]) for r in rows)
     return {"median": median, "rows": rows}
 
 
 def prompt_figures(prompts, sample_rate: int) -> dict:
     """The same figures for the prompts themselves: what real (validation) audio scores."""
-    from wavegen.metrics import chroma_entropy, peak_energy_share, rms_dbfs
+    from wavegen.metrics import tonality_figures
 
-    return {"peak_energy_share": statistics.median(peak_energy_share(p) for p in prompts),
-            "chroma_entropy": statistics.median(chroma_entropy(p, sample_rate) for p in prompts),
-            "rms_dbfs": statistics.median(rms_dbfs(p) for p in prompts)}
+    rows = [tonality_figures(p, sample_rate) for p in prompts]
+    return {k: statistics.median(r[k] for r in rows) for k in ("peak_energy_share", "chroma_entropy", "rms_dbfs")}
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -244,16 +221,17 @@ def plot(results: dict, path: Path) -> None:
     ax.set_title("Each arm's validation NLL (dotted: LPC baseline, same clips and quantisation)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    from wavegen.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from wavegen.atomic import atomic_write
+
+    atomic_write(path, text.encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- main
@@ -264,6 +242,7 @@ def main(argv=None) -> int:
 
     import torch
 
+    from wavegen.generate.continuation import teacher_forced_bits
     from wavegen.nn.lpc import lpc_nll_bits
     from wavegen.train.checkpoint import load_model
 
@@ -295,7 +274,7 @@ def main(argv=None) -> int:
         arm = {"overrides": overrides, **train_arm(name, overrides, run_dir, args.minutes, args.val_every)}
         model, _ = load_model(run_dir / "checkpoints" / "last.pt", family="wavenet", use_ema=True)
         model.eval()
-        quantisation = "mulaw" if model.cfg.head == "categorical" else "mol"
+        quantisation = "mol" if model.cfg.head == "mol" else "mulaw"
         arm["nll_bits"] = teacher_forced_bits(model, clips)
         arm["lpc_bits"] = lpc_nll_bits(clips, quantisation, classes=model.cfg.classes, bits=model.cfg.bits)
         arm["continuation"] = continuation_figures(model, prompts, sample_rate, args.continue_seconds, args.draws,

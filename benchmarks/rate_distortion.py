@@ -247,9 +247,9 @@ def evaluate(args) -> None:
     results.update({"rows": [merged[n] for n in order], "chance_log_mel_l1": chance,
                     "constant_log_mel_l1": constant_log_mel_l1(cfg, mels, audio_cfg),
                     "clips": len(starts), "clip_seconds": args.seconds, "temperature": args.temperature})
-    tmp = RUNS / ".results.json.partial"
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(RUNS / "results.json")
+    from wavegen.atomic import atomic_write
+
+    atomic_write(RUNS / "results.json", json.dumps(results, indent=1).encode("utf-8"))
     print_table(results)
 
 
