@@ -13,7 +13,7 @@ Each arm is a list of Hydra overrides on top of the common ones. Per arm the scr
 3. continues ``--prompts`` 1 s prompts from that validation split for 2 s, ``--draws``
    streams each (4 independent random draws, generated as one batch), and reports the
    median peak-energy share, chroma entropy, RMS (dBFS) and prompt-copy score
-   (:mod:`wavegen.metrics`).
+   (:mod:`wavegen.audio.metrics`).
 
 Outputs in ``--out``: ``results.json``, ``results.md`` (the table), ``learning_curves.png``
 and one run folder per arm. Reference points (issue 12): real piano 0.91-0.96 peak share,
@@ -146,7 +146,7 @@ def continuation_figures(model, prompts, sample_rate: int, seconds: float, draws
                          top_p: float) -> dict:
     """Median figures over every (prompt, draw) continuation, and every row."""
     from wavegen.generate.continuation import continue_prompt
-    from wavegen.metrics import tonality_figures
+    from wavegen.audio.metrics import tonality_figures
 
     controls = {"temperature": temperature, "top_p": top_p} if model.cfg.head != "mol" else {"temperature": temperature}
     rows = []
@@ -165,7 +165,7 @@ def continuation_figures(model, prompts, sample_rate: int, seconds: float, draws
 
 def prompt_figures(prompts, sample_rate: int) -> dict:
     """The same figures for the prompts themselves: what real (validation) audio scores."""
-    from wavegen.metrics import tonality_figures
+    from wavegen.audio.metrics import tonality_figures
 
     rows = [tonality_figures(p, sample_rate) for p in prompts]
     return {k: statistics.median(r[k] for r in rows) for k in ("peak_energy_share", "chroma_entropy", "rms_dbfs")}

@@ -37,7 +37,7 @@ def level1_nll_bits(model, audio: torch.Tensor, codes: torch.Tensor) -> tuple[fl
     Both designs score the same frames: the first level-1 frame (which the design on codes
     cannot predict) is left out.
     """
-    from wavegen.hierarchy.joint import to_joint
+    from wavegen.codes.joint import to_joint
 
     tokens = to_joint(codes, model.levels)
     if model.reads_audio:

@@ -8,7 +8,7 @@ made here, never on validation clips), for each predictor setting:
 - ``--free-run`` settings only: the predictor alone continues ``--prompts`` 1 s prompts for
   2 s, refitting on its own output, each sample drawn from its logistic and quantised to
   μ-law (4 draws each): median peak-energy share, chroma entropy, RMS and copy score
-  (:mod:`wavegen.metrics`), beside the prompts' own figures.
+  (:mod:`wavegen.audio.metrics`), beside the prompts' own figures.
 
 ``lag`` is the Gaussian lag window's width in Hz (with the -40 dB white-noise correction when
 on, as speech codecs use; off: no window and a -90 dB correction).
@@ -93,7 +93,7 @@ def free_run(prompt, order: int, window: int, refit: int, seconds: float, draws:
 def main(argv=None) -> int:
     import torch
 
-    from wavegen.metrics import chroma_entropy, copies_prompt, peak_energy_share, rms_dbfs
+    from wavegen.audio.metrics import chroma_entropy, copies_prompt, peak_energy_share, rms_dbfs
     from wavegen.nn.lpc import LPCBaseline
 
     args = parse_args(argv)

@@ -166,7 +166,7 @@ def evaluate(args) -> None:
     from wavegen.audio.io import read_audio
     from wavegen.codes.stats import rate_statistics
     from wavegen.data import build_dataset
-    from wavegen.metrics import log_mel_l1, multi_resolution_stft_distance
+    from wavegen.audio.metrics import log_mel_l1, multi_resolution_stft_distance
     from wavegen.train.checkpoint import load_model
 
     torch.set_num_threads(args.threads)

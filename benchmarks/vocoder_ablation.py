@@ -13,7 +13,7 @@ Arms, one change at a time (each trains on one thread for ``--minutes`` of proce
 
 Every arm's EMA weights vocode the same validation clips (6 steps, its own default schedule)
 every ``--eval-every`` CPU minutes; the clips are saved and scored here with
-:mod:`wavegen.metrics`, beside Griffin-Lim on the same clips. Writes ``results.json``, a
+:mod:`wavegen.audio.metrics`, beside Griffin-Lim on the same clips. Writes ``results.json``, a
 markdown table and a plot into ``--out`` (default docs/ablation).
 
     python benchmarks/vocoder_ablation.py --old-checkout /tmp/wavegen-old --minutes 20
@@ -138,7 +138,7 @@ def _score(clips, vocoded) -> dict:
     import torch
 
     from wavegen.audio.dsp import AudioConfig
-    from wavegen.metrics import log_mel_l1, log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
+    from wavegen.audio.metrics import log_mel_l1, log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
 
     ref, est = torch.as_tensor(clips), torch.as_tensor(vocoded)[:, : clips.shape[-1]]
     return {"mr_stft": float(multi_resolution_stft_distance(ref, est)),

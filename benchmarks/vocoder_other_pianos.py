@@ -9,7 +9,7 @@ SoundFont found in ``--soundfonts`` (default: the .sf2/.sf3 files under
 data holds only the built-in piano and FluidR3, so any other SoundFont's piano is
 unseen (Debian: ``timgm6mb-soundfont``, ``musescore-general-soundfont-small``). Each
 row: ``--seconds`` from ``--offset`` of each piece, MR-STFT / LSD / log-mel L1 / peak
-share from :mod:`wavegen.metrics`, the vocoder at ``--steps`` (seed 0) and Griffin-Lim
+share from :mod:`wavegen.audio.metrics`, the vocoder at ``--steps`` (seed 0) and Griffin-Lim
 (64 iterations) on the same mel. Prints a markdown table; ``--json`` saves the rows.
 """
 
@@ -43,7 +43,7 @@ def main() -> None:
     import wavegen
     from wavegen.audio.dsp import griffin_lim
     from wavegen.data.unseen import installed_soundfonts, render_unseen, unseen_pieces
-    from wavegen.metrics import log_mel_l1, log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
+    from wavegen.audio.metrics import log_mel_l1, log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
 
     torch.set_num_threads(args.threads)
     vocoder = wavegen.load(args.model)

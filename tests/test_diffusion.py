@@ -376,7 +376,7 @@ def test_search_finds_the_known_best_schedule_with_the_real_score():
 def test_distillation_moves_the_student_towards_the_ground_truth():
     from wavegen.diffusion.distill import DistillSettings, distill, distillation_loss
     from wavegen.diffusion.training import aligned_pair
-    from wavegen.metrics import multi_resolution_stft_distance
+    from wavegen.audio.metrics import multi_resolution_stft_distance
 
     teacher = tiny_model(1)
     teacher_schedule, student_schedule = default_schedule(3), default_schedule(1)

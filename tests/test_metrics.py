@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from wavegen.audio.dsp import AudioConfig
-from wavegen.metrics import (
+from wavegen.audio.metrics import (
     STFT_FFT_SIZES,
     log_mel_l1,
     log_spectral_distance,

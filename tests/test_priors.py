@@ -8,7 +8,7 @@ import torch
 from wavegen.config import compose
 from wavegen.errors import WavegenError
 from wavegen.hierarchy.codeset import CodeSetSampler, CodeSetWriter, load_codeset
-from wavegen.hierarchy.joint import from_joint, joint_classes, to_joint
+from wavegen.codes.joint import from_joint, joint_classes, to_joint
 from wavegen.models.prior import CodeAutoencoder, CodePrior, PriorConfig
 from wavegen.tasks import build_task
 

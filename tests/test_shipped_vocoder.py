@@ -15,7 +15,7 @@ import torch
 
 import wavegen
 from wavegen.audio.dsp import griffin_lim
-from wavegen.metrics import log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
+from wavegen.audio.metrics import log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

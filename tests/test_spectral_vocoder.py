@@ -9,7 +9,7 @@ from wavegen.audio.dsp import AudioConfig, griffin_lim, mel_spectrogram
 from wavegen.diffusion.schedules import default_schedule, level_from_sigma
 from wavegen.diffusion.training import Objective, aligned_pair, vocoder_loss
 from wavegen.errors import WavegenError
-from wavegen.metrics import multi_resolution_stft_distance
+from wavegen.audio.metrics import multi_resolution_stft_distance
 from wavegen.models.vocoder import SpectralVocoder, VocoderConfig, build_vocoder
 
 AUDIO = AudioConfig()
@@ -131,7 +131,7 @@ def test_mel_projection_pulls_a_wrong_band_balance_onto_the_mel():
     its mel onto the wanted one (most of the way in one iteration), and a clip whose mel
     already matches barely moves."""
     from wavegen.audio.dsp import project_to_mel
-    from wavegen.metrics import log_mel_l1
+    from wavegen.audio.metrics import log_mel_l1
 
     clip = piano_clip(1.0)[None]
     x, mel = aligned_pair(clip, AUDIO)

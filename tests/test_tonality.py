@@ -9,7 +9,7 @@ import torch
 
 from wavegen.cli import main
 from wavegen.data.renderer import NoteEvent, render_builtin
-from wavegen.metrics import copies_prompt, rms_dbfs
+from wavegen.audio.metrics import copies_prompt, rms_dbfs
 
 SR = 16000
 

@@ -161,7 +161,7 @@ def test_training_on_one_clip_improves_the_clean_estimate():
     estimate depends on the mel it is given. (The few-step sampler's output from pure noise
     does not improve measurably in 60 steps: docs/vocoder.md.)"""
     from wavegen.diffusion.schedules import level_from_sigma
-    from wavegen.metrics import multi_resolution_stft_distance
+    from wavegen.audio.metrics import multi_resolution_stft_distance
 
     audio, mel = aligned_pair(piano_like_clip(2048)[None].repeat(2, 1), AUDIO)
     model = tiny_model()

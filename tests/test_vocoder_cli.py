@@ -210,7 +210,7 @@ def test_eval_vocoder_prints_a_table_with_griffin_lim(files, capsys, tmp_path):
     Griffin-Lim row is exactly the metrics of Griffin-Lim's output averaged over the seeds."""
     from wavegen.audio.dsp import griffin_lim
     from wavegen.audio.io import read_audio
-    from wavegen.metrics import multi_resolution_stft_distance
+    from wavegen.audio.metrics import multi_resolution_stft_distance
 
     report = tmp_path / "eval.json"
     code, stdout, _ = run_cli(["eval", "vocoder", files["ckpt"], files["heldout"], "--steps", "2,1", "--seeds", "2",

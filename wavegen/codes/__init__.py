@@ -6,6 +6,7 @@
 - :mod:`~wavegen.codes.stats`      events/s, bits/s (naive bound and empirical entropy), compression
 - :mod:`~wavegen.codes.codefile`   the versioned, checksummed ``.codes`` file format
 - :mod:`~wavegen.codes.plots`      codes drawn against the spectrogram
+- :mod:`~wavegen.codes.joint`      C code channels <-> one joint class index per frame (what priors model)
 
 Everything here imports with torch alone.
 """

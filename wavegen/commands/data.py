@@ -1,9 +1,10 @@
-"""``wavegen data build|check``: build the configured dataset, or inspect every file of one.
+"""``wavegen data build|check|prompt``: build the configured dataset, inspect every file of one, or cut a prompt.
 
     wavegen data build                          # the default embedded piano set
     wavegen data build data=embedded data.seed=3
     wavegen data check embedded_debug           # a dataset config by name
     wavegen data check /path/to/audio           # or any folder of audio files
+    wavegen data prompt -o prompt.wav           # 1 s of a validation piece, to prime `wavegen sample`
 """
 
 from __future__ import annotations
@@ -45,6 +46,21 @@ def register(sub) -> None:
     check.add_argument("dataset", help="a data config name (embedded, maestro, folder, ...) or a folder path")
     check.add_argument("overrides", nargs="*", help="Hydra overrides (key=value)")
     check.set_defaults(func=run_check)
+
+    prompt = actions.add_parser(
+        "prompt",
+        help="write a short clip of a dataset split (a prompt for `wavegen sample --prompt`)",
+        description="Cut --seconds of one file of a split of the configured dataset (by default the validation "
+        "split, pieces no model trained on) and write it as a WAV: the loudest such stretch of the file, so the "
+        "prompt is music, not a pause.",
+    )
+    prompt.add_argument("overrides", nargs="*", help="Hydra overrides (key=value) selecting the dataset")
+    prompt.add_argument("-o", "--out", required=True, help="output WAV file")
+    prompt.add_argument("--split", default="validation", help="train, validation or test (default: validation)")
+    prompt.add_argument("--index", type=int, default=0, help="which file of the split, in name order")
+    prompt.add_argument("--seconds", type=float, default=1.0)
+    prompt.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    prompt.set_defaults(func=run_prompt)
 
 
 def _log(line: str) -> None:
@@ -107,3 +123,37 @@ def run_check(args: argparse.Namespace) -> int:
     for line in report.lines(root):
         print(line)
     return 1 if report.unreadable else 0
+
+
+def run_prompt(args: argparse.Namespace) -> int:
+    import torch
+
+    from wavegen.audio.io import read_audio, write_audio
+    from wavegen.config import compose
+    from wavegen.data import SPLITS, build_dataset
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".wav":
+        raise WavegenError(f"--out must be a .wav file, got {out}")
+    if out.exists() and not args.overwrite:
+        raise WavegenError(f"output file already exists: {out} (pass --overwrite to replace it)")
+    if not 0 < args.seconds < float("inf"):
+        raise WavegenError(f"--seconds must be a positive number, got {args.seconds}")
+    if args.split not in SPLITS:
+        raise WavegenError(f"unknown split '{args.split}' (choose one of: {', '.join(SPLITS)})")
+    cfg = compose(args.overrides)
+    rate = int(cfg.audio.sample_rate)
+    items = sorted(build_dataset(cfg.data, cfg.audio, log=_log).get(args.split) or [], key=lambda it: it.path.name)
+    if not 0 <= args.index < len(items):
+        raise WavegenError(f"--index must be in [0, {len(items)}) for the {args.split} split, got {args.index}")
+    audio = read_audio(items[args.index].path, rate)
+    n = int(round(args.seconds * rate))
+    if audio.numel() < n:
+        raise WavegenError(f"{items[args.index].path.name} is shorter than {args.seconds} s")
+    # The loudest stretch, on a 0.1 s grid: a running sum of squares over every start.
+    energy = torch.cat([audio.new_zeros(1), audio.double().pow(2).cumsum(0)])
+    starts = torch.arange(0, audio.numel() - n + 1, max(1, rate // 10))
+    best = int(starts[(energy[starts + n] - energy[starts]).argmax()])
+    write_audio(out, audio[best : best + n], rate, overwrite=args.overwrite)
+    print(f"wrote {out}: {args.seconds:g} s of {items[args.index].path.name} from {best / rate:.1f} s")
+    return 0

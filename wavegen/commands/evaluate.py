@@ -14,7 +14,7 @@ from pathlib import Path
 from wavegen.errors import WavegenError
 
 # Modules (under wavegen.commands) that add targets to `wavegen eval`.
-EVAL_MODULES: list[str] = ["tonality"]
+EVAL_MODULES: list[str] = ["tonality", "continuation"]
 
 
 def register(sub) -> None:

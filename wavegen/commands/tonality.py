@@ -1,6 +1,6 @@
 """``wavegen eval tonality FILE... [--prompt FILE] [--json OUT]``: is it pitched sound, and is it a copy?
 
-Per file: the peak-energy share and chroma entropy (:mod:`wavegen.metrics`; real piano
+Per file: the peak-energy share and chroma entropy (:mod:`wavegen.audio.metrics`; real piano
 scores about 0.91-0.96 and 2.3-3.1 bits, white noise about 0 and 3.57), the RMS level in
 dBFS, and with ``--prompt`` the largest normalised cross-correlation of any 0.25 s
 window of the file against the prompt (``copies`` when >= 0.9).
@@ -27,6 +27,9 @@ def register_eval(targets) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files to measure (e.g. generated continuations)")
     p.add_argument("--prompt", help="the prompt the files continue: check whether they copy it")
     p.add_argument("--window", type=float, default=0.25, help="seconds per compared window (with --prompt)")
+    p.add_argument("--after-prompt", action="store_true",
+                   help="the files begin with the prompt (as `wavegen sample --prompt` writes them): measure only "
+                   "what follows it")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=run)
@@ -43,7 +46,7 @@ def _format(name: str, row: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from wavegen.atomic import atomic_write
     from wavegen.audio.io import read_audio, read_audio_frames
-    from wavegen.metrics import tonality_figures
+    from wavegen.audio.metrics import tonality_figures
 
     if not 0 < args.window < float("inf"):
         raise WavegenError(f"--window must be a positive number of seconds, got {args.window}")
@@ -64,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
         prompt = read_audio(prompt_path, rate) if prompt_path else None
         if prompt is not None and prompt.numel() < int(round(args.window * rate)):
             raise WavegenError(f"--prompt {prompt_path} is shorter than one --window ({args.window} s)")
+        if args.after_prompt:
+            if prompt is None:
+                raise WavegenError("--after-prompt needs --prompt")
+            if audio.numel() <= prompt.numel():
+                raise WavegenError(f"{path} is no longer than its prompt: nothing follows it")
+            audio = audio[prompt.numel():]
         row = {"file": str(path), "sample_rate": rate, **tonality_figures(audio, rate, prompt, args.window)}
         rows.append(row)
         print(_format(str(path), row), flush=True)

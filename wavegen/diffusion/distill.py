@@ -28,7 +28,7 @@ from wavegen.diffusion.noise import PositionalNoise
 from wavegen.diffusion.samplers import reverse_process
 from wavegen.diffusion.schedules import NoiseSchedule
 from wavegen.diffusion.training import aligned_pair
-from wavegen.metrics import multi_resolution_stft_distance
+from wavegen.audio.metrics import multi_resolution_stft_distance
 
 
 @dataclass

@@ -135,7 +135,7 @@ def log_mel_score(model, clips: Tensor, audio_cfg, seed: int = 0,
                   batch_size: int = 4) -> Callable[[NoiseSchedule], float]:
     """A score for :func:`search_schedule`: mean log-mel L1 of vocoded held-out clips Tensor[N, T]
     (T a multiple of the hop)."""
-    from wavegen.metrics import log_mel_l1
+    from wavegen.audio.metrics import log_mel_l1
 
     def metric(ref, out):
         return log_mel_l1(ref, out, audio_cfg)
@@ -146,7 +146,7 @@ def log_mel_score(model, clips: Tensor, audio_cfg, seed: int = 0,
 def mr_stft_score(model, clips: Tensor, audio_cfg, schedule: NoiseSchedule, mel_projection: int = 0, seed: int = 0,
                   batch_size: int = 4) -> float:
     """Mean MR-STFT of held-out clips Tensor[N, T] vocoded with ``schedule`` (same noise as :func:`log_mel_score`)."""
-    from wavegen.metrics import multi_resolution_stft_distance
+    from wavegen.audio.metrics import multi_resolution_stft_distance
 
     return _mean_over_clips(model, clips, audio_cfg, schedule, multi_resolution_stft_distance, seed, batch_size,
                             mel_projection)

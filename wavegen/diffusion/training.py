@@ -11,7 +11,7 @@ from torch import Tensor
 from wavegen.audio.dsp import AudioConfig, mel_level, mel_spectrogram
 from wavegen.diffusion.schedules import default_schedule, sample_training_levels
 from wavegen.errors import WavegenError
-from wavegen.metrics import multi_resolution_stft_distance
+from wavegen.audio.metrics import multi_resolution_stft_distance
 
 
 def aligned_pair(audio: Tensor, cfg: AudioConfig) -> tuple[Tensor, Tensor]:

@@ -1,7 +1,7 @@
 """Primed continuation, and the figures it is judged by (issue 12's acceptance for ``piano-tiny``).
 
 A model continues each 1 s prompt for a few seconds, several independent draws per
-prompt; each draw is measured with :func:`wavegen.metrics.tonality_figures` against its
+prompt; each draw is measured with :func:`wavegen.audio.metrics.tonality_figures` against its
 prompt, and the medians are compared with the prompt's own figures:
 
 - peak-energy share at least :data:`MIN_PEAK_SHARE` (pitched, not noise);
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from wavegen.generate.sampling import generate_tokens
-from wavegen.metrics import tonality_figures
+from wavegen.audio.metrics import tonality_figures
 
 MIN_PEAK_SHARE = 0.5
 MAX_CHROMA_RISE = 0.3

@@ -9,7 +9,6 @@ A hierarchy is a stack of models, each turning slower codes into faster ones::
 
 Modules:
 
-- :mod:`~wavegen.hierarchy.joint`       C code channels <-> one joint class index per frame
 - :mod:`~wavegen.hierarchy.codeset`     a dataset split encoded into code files (what priors train on)
 - :mod:`~wavegen.hierarchy.event_data`  run-length event windows for the event Transformer prior
 - :mod:`~wavegen.hierarchy.streaming`   bounded-memory, chunk-by-chunk sampling of each level

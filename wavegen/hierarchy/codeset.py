@@ -169,7 +169,7 @@ class CodeSetSampler:
 
     def __init__(self, sequences: Sequence[Tensor], levels: Sequence[int], window: int, batch_size: int,
                  seed: int, rank: int = 0, world_size: int = 1, align: int = 1, start_token: int = 0):
-        from wavegen.hierarchy.joint import to_joint
+        from wavegen.codes.joint import to_joint
 
         if not sequences:
             raise WavegenError("the code set split is empty")

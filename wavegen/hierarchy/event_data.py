@@ -18,7 +18,7 @@ from torch import Tensor
 
 from wavegen.codes.events import codes_to_events
 from wavegen.errors import WavegenError
-from wavegen.hierarchy.joint import joint_classes, to_joint
+from wavegen.codes.joint import joint_classes, to_joint
 
 
 class EventSampler:

@@ -105,7 +105,7 @@ def sample_top(prior, num_frames: int, batch: int = 1, generator: Optional[torch
     step API; an :class:`~wavegen.models.event_transformer.EventTransformer` event by event.
     """
     from wavegen.generate.sampling import generate_tokens
-    from wavegen.hierarchy.joint import from_joint
+    from wavegen.codes.joint import from_joint
 
     if hasattr(prior, "init_cache"):
         if batch != 1:
@@ -122,7 +122,7 @@ def sample_events(model, num_frames: int, generator: Optional[torch.Generator] =
                   chunk_frames: int = 256) -> Iterator[Tensor]:
     """The event Transformer -> LongTensor[1, C, n] code chunks: events expanded to frames, the last one cut
     so that exactly ``num_frames`` come out. Its KV cache is a sliding window: memory stays constant."""
-    from wavegen.hierarchy.joint import from_joint
+    from wavegen.codes.joint import from_joint
 
     device = next(model.parameters()).device
     cache = model.init_cache()
@@ -143,7 +143,7 @@ def decode_codes(level2, upper: Iterable[Tensor], num_frames: int, batch: int = 
                  generator: Optional[torch.Generator] = None, temperature: float = 1.0,
                  chunk_frames: int = 64, backend: str = "auto") -> Iterator[Tensor]:
     """A level-2 autoencoder's decoder: upper code chunks LongTensor[B, C2, n] -> level-1 LongTensor[B, C1, m]."""
-    from wavegen.hierarchy.joint import from_joint
+    from wavegen.codes.joint import from_joint
 
     features = (level2.upper_values(chunk) for chunk in upper)
     for tokens in sample_conditioned(level2.net, features, num_frames, batch, generator, temperature,

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wavegen.hierarchy.joint import MAX_JOINT_CLASSES, joint_classes
+from wavegen.codes.joint import MAX_JOINT_CLASSES, joint_classes
 
 
 @dataclass

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wavegen.codes.quantiser import ScalarQuantiser
-from wavegen.hierarchy.joint import MAX_JOINT_CLASSES, joint_classes, to_joint
+from wavegen.codes.joint import MAX_JOINT_CLASSES, joint_classes, to_joint
 from wavegen.models.encoder import ResidualUnit
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 

@@ -129,7 +129,7 @@ class PriorTask:
     def nll(self, model: nn.Module, batch) -> Tensor:
         """Mean NLL in nats per predicted frame."""
         if "audio" in batch:  # a level-2 autoencoder on audio: level-1 codes from the frozen autoencoder
-            from wavegen.hierarchy.joint import to_joint
+            from wavegen.codes.joint import to_joint
 
             audio = batch["audio"]
             with torch.no_grad():

@@ -61,7 +61,7 @@ class VocoderTask:
         from dataclasses import replace
 
         from wavegen.diffusion.samplers import sample
-        from wavegen.metrics import log_mel_l1, multi_resolution_stft_distance
+        from wavegen.audio.metrics import log_mel_l1, multi_resolution_stft_distance
 
         core = _core(model)
         generator = torch.Generator().manual_seed(1234)

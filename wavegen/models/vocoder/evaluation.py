@@ -2,7 +2,7 @@
 
 Every row vocodes each piece's whole mel the way a user would (chunked, one stream,
 :func:`wavegen.diffusion.samplers.vocode`), once per noise seed, and reports the
-metrics of :mod:`wavegen.metrics` — log-mel L1, MR-STFT, log-spectral distance (lower
+metrics of :mod:`wavegen.audio.metrics` — log-mel L1, MR-STFT, log-spectral distance (lower
 is better), the peak-energy share (the share of energy in narrow spectral peaks:
 higher is more pitched) — and the real-time factor of the vocoding alone. Each figure
 is the duration-weighted mean over pieces; a row gives the mean over seeds and their
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from wavegen.audio.dsp import AudioConfig, griffin_lim, mel_spectrogram
 from wavegen.diffusion.schedules import NoiseSchedule
-from wavegen.metrics import (
+from wavegen.audio.metrics import (
     log_mel_l1,
     log_spectral_distance,
     multi_resolution_stft_distance,

@@ -1,0 +1,145 @@
+"""``wavegen eval continuation MODEL``: does an autoregressive model continue piano as piano?
+
+Issue 12's acceptance measurement, for a WaveNet checkpoint or a shipped model's name.
+Clips of ``--clip-seconds`` (3 s), ``--clips`` of them:
+
+- ``--source validation`` (default) / ``train`` / ``test``: the loudest clips of that split of
+  the dataset the Hydra overrides select (default: the embedded piano set in both renderings,
+  what ``piano-tiny`` trained on; its validation pieces are held out from training);
+- ``--source unseen``: corpus pieces the embedded set never selects, rendered by every
+  installed SoundFont except FluidR3 (pianos no training data used; :mod:`wavegen.data.unseen`).
+
+Per set of clips: teacher-forced NLL of each whole clip in bits per sample, beside the LPC
+baseline (order 32, window 1024, refit 256) and, for a model with its own predictor, that
+predictor's logistic alone; then each clip's first second is a prompt, ``--draws`` independent
+continuations of ``--seconds`` are drawn at the model's default sampling settings (or those
+given) and judged (:mod:`wavegen.generate.continuation`). Choose sampling settings with
+``--source train``, never on the clips you report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from wavegen.errors import WavegenError
+
+SOURCES = ("validation", "train", "test", "unseen")
+
+
+def register_eval(targets) -> None:
+    p = targets.add_parser(
+        "continuation",
+        help="likelihood against the LPC baseline and primed continuations judged by pitch, harmony, level, copying",
+        description="Score a WaveNet (a checkpoint or a shipped name) on held-out piano: teacher-forced NLL beside "
+        "the LPC baseline, and continuations of 1 s prompts judged by peak-energy share (>= 0.5), chroma entropy "
+        "(<= the prompt's + 0.3), RMS (>= the prompt's - 12 dB) and prompt copying.",
+    )
+    p.add_argument("model", help="a WaveNet checkpoint or a shipped model's name (e.g. piano-tiny)")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides selecting the dataset (default: the embedded set in "
+                   "both renderings, data.renderer=both)")
+    p.add_argument("--source", default="validation", choices=SOURCES)
+    p.add_argument("--clips", type=int, default=4, help="clips per set (unseen: pieces per SoundFont)")
+    p.add_argument("--clip-seconds", type=float, default=3.0)
+    p.add_argument("--prompt-seconds", type=float, default=1.0)
+    p.add_argument("--seconds", type=float, default=2.0, help="seconds continued after each prompt")
+    p.add_argument("--draws", type=int, default=4, help="independent continuations per prompt")
+    p.add_argument("--temperature", type=float, default=None, help="default: the model's own default, else 1")
+    p.add_argument("--mixture-temperature", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the whole report to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.set_defaults(func=run)
+
+
+def _split_clips(overrides: list[str], split: str, count: int, seconds: float) -> dict:
+    import torch
+
+    from wavegen.config import compose
+    from wavegen.data import build_sampler
+
+    # Default: what piano-tiny trained on; any data override replaces the default entirely.
+    default = [] if any(o.lstrip("+~").startswith("data") for o in overrides) else ["data.renderer=both"]
+    cfg = compose([*default, *overrides, "logger=none", f"train.segment_length={int(round(seconds * 16000))}"])
+    clips = torch.cat([b["audio"] for b in build_sampler(cfg, split).validation_batches()])
+    order = clips.pow(2).mean(dim=1).argsort(descending=True)
+    return {f"{cfg.data.kind} {split}": clips[order[:count]]}
+
+
+def _unseen_clips(count: int, seconds: float) -> dict:
+    import torch
+
+    from wavegen.data.unseen import installed_soundfonts, render_unseen, unseen_pieces
+
+    pieces = unseen_pieces(count)
+    sets = {}
+    for font in installed_soundfonts():
+        if "fluidr3" not in font.name.lower():
+            sets[font.stem] = torch.stack([torch.from_numpy(render_unseen(p, 16000, seconds, 5.0, font))
+                                           for p in pieces])
+    if not sets:
+        raise WavegenError("no SoundFont other than FluidR3 is installed under /usr/share/sounds (Debian: "
+                           "timgm6mb-soundfont, musescore-general-soundfont-small)")
+    return sets
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    import wavegen
+    from wavegen.atomic import atomic_write
+    from wavegen.generate.continuation import continuation_report, teacher_forced_bits
+    from wavegen.nn.lpc import LPCBaseline, lpc_nll_bits
+
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        raise WavegenError(f"output file already exists: {args.json} (pass --overwrite to replace it)")
+    for name in ("clips", "draws"):
+        if getattr(args, name) < 1:
+            raise WavegenError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if not 0 < args.prompt_seconds < args.clip_seconds:
+        raise WavegenError("--prompt-seconds must be positive and shorter than --clip-seconds")
+    model = wavegen.load(args.model)
+    if model.family != "wavenet":
+        raise WavegenError(f"{args.model} is a {model.family}, not a WaveNet")
+    net = model.module.eval()
+    rate = model.audio.sample_rate
+    if rate != 16000:
+        raise WavegenError(f"the held-out clips are 16 kHz; {args.model} works at {rate} Hz")
+    controls = {"temperature": args.temperature, "mixture_temperature": args.mixture_temperature,
+                "top_p": args.top_p}
+    controls = {k: (v if v is not None else float(model.sampling.get(k, 1.0))) for k, v in controls.items()}
+    if net.head.kind == "mol":
+        controls.pop("top_p")
+    if net.head.kind == "categorical":
+        controls.pop("mixture_temperature")
+    sets = (_unseen_clips(args.clips, args.clip_seconds) if args.source == "unseen"
+            else _split_clips(list(args.overrides), args.source, args.clips, args.clip_seconds))
+    prompt = int(round(args.prompt_seconds * rate))
+    report = {"model": args.model, "source": args.source, "controls": controls, "sets": {}}
+    print("| clips | NLL bits/sample | LPC-32 | own predictor | peak share | chroma H (prompt) | RMS dBFS (prompt) "
+          "| copy (max) | all met |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, clips in sets.items():
+        started = time.process_time()
+        bits, baseline = teacher_forced_bits(net, clips), lpc_nll_bits(clips)
+        own = None
+        if getattr(net.cfg, "lpc_order", 0):
+            c = net.cfg
+            own = float(LPCBaseline(c.lpc_order, c.lpc_window, c.lpc_refit).nll_bits(clips).mean())
+        result = continuation_report(net, clips[:, :prompt], rate, args.seconds, args.draws, args.seed, **controls)
+        m, pm = result["overall"]["median"], result["prompt_median"]
+        max_copy = max(r["copy_score"] for p in result["prompts"] for r in p["draws"])
+        met = all(result["overall"]["checks"].values()) and bits <= baseline - 0.5
+        own_text = "" if own is None else f"{own:.3f}"
+        print(f"| {name} ({clips.shape[0]}×{args.draws}) | {bits:.3f} | {baseline:.3f} | {own_text} | "
+              f"{m['peak_energy_share']:.3f} | {m['chroma_entropy']:.2f} ({pm['chroma_entropy']:.2f}) | "
+              f"{m['rms_dbfs']:.1f} ({pm['rms_dbfs']:.1f}) | {max_copy:.3f} | {'yes' if met else 'no'} |", flush=True)
+        report["sets"][name] = {"nll_bits": bits, "lpc32_bits": baseline, "own_predictor_bits": own,
+                                "all_met": met, "cpu_seconds": time.process_time() - started, **result}
+    if args.json:
+        clean = json.loads(json.dumps(report, default=float).replace("NaN", "null"))
+        atomic_write(args.json, (json.dumps(clean, indent=1) + "\n").encode("utf-8"))
+    return 0
