@@ -170,8 +170,8 @@ def test_event_transformer_kv_cache_equals_the_full_pass():
     runs = torch.cat([torch.zeros(1, 1, dtype=torch.long), torch.randint(1, 17, (1, 9))], dim=1)
     with torch.no_grad():
         full = model.hidden(values, runs)[0]
-    cache = model.init_cache()
-    steps = torch.stack([model.step(cache, values[:, i], runs[:, i])[0] for i in range(10)])
+    state = model.init_state(1)
+    steps = torch.stack([model.feed(state, values[:, i], runs[:, i])[0] for i in range(10)])
     torch.testing.assert_close(steps, full, rtol=1e-4, atol=1e-5)
 
 
@@ -179,13 +179,33 @@ def test_event_transformer_cache_is_a_sliding_window_and_sampling_is_exact():
     from wavegen.hierarchy.streaming import sample_events
 
     model = _event_model(context=8)
-    chunks = list(sample_events(model, 333, torch.Generator().manual_seed(0), chunk_frames=50))
+    chunks = list(sample_events(model, 333, 3, torch.Generator().manual_seed(0), chunk_frames=50))
     codes = torch.cat(chunks, dim=-1)
-    assert codes.shape == (1, 2, 333) and int(codes.max()) < 5
-    cache = model.init_cache()
+    assert codes.shape == (3, 2, 333) and int(codes.max()) < 5
+    assert not torch.equal(codes[0], codes[1])  # independent streams
+    state = model.init_state(1)
     for _ in range(20):
-        model.step(cache, torch.tensor([0]), torch.tensor([1]))
-    assert cache["k"][0].shape[2] == 7 and cache["pos"].tolist() == list(range(13, 20))
+        model.feed(state, torch.tensor([0]), torch.tensor([1]))
+    assert state.k[0].shape[2] == 7 and state.pos.tolist() == list(range(13, 20))
+
+
+def test_event_transformer_steps_draw_what_the_full_pass_predicts():
+    """Batched steps from pre-drawn uniforms: every drawn event is the inverse-CDF pick of the full
+    (teacher-forced) pass's distributions over the stream's own history, whatever the batch."""
+    from wavegen.nn.heads import inverse_cdf_sample
+
+    model = _event_model()
+    uniforms = torch.rand(12, 3, 2, generator=torch.Generator().manual_seed(4))
+    state = model.init_state(3)
+    events = model.step(state, uniforms, temperature=0.8)  # [3, 12, 2]
+    assert events.shape == (3, 12, 2) and int(events[..., 1].min()) >= 1
+    for b in range(3):
+        values = torch.cat([torch.tensor([model.start_value]), events[b, :-1, 0]])[None]
+        runs = torch.cat([torch.tensor([0]), events[b, :-1, 1]])[None]
+        with torch.no_grad():
+            value_logits, run_logits = model(values, runs, events[b, :, 0][None])
+        assert torch.equal(inverse_cdf_sample(value_logits[0], uniforms[:, b, 0], 0.8), events[b, :, 0])
+        assert torch.equal(inverse_cdf_sample(run_logits[0], uniforms[:, b, 1], 0.8) + 1, events[b, :, 1])
 
 
 def test_event_prior_task_learns_a_code_set(tmp_path):

@@ -102,15 +102,14 @@ def sample_top(prior, num_frames: int, batch: int = 1, generator: Optional[torch
     """A top prior -> LongTensor[B, C, n] code chunks, ``num_frames`` in all.
 
     A :class:`~wavegen.models.prior.CodePrior` samples frame by frame through the WaveNet
-    step API; an :class:`~wavegen.models.event_transformer.EventTransformer` event by event.
+    step API; an :class:`~wavegen.models.event_transformer.EventTransformer` event by event
+    through its own step (same protocol: a state, pre-drawn uniforms from ``generator``).
     """
     from wavegen.generate.sampling import generate_tokens
     from wavegen.codes.joint import from_joint
 
-    if hasattr(prior, "init_cache"):
-        if batch != 1:
-            raise WavegenError("the event prior samples one stream at a time")
-        yield from sample_events(prior, num_frames, generator, temperature, chunk_frames)
+    if hasattr(prior, "feed"):
+        yield from sample_events(prior, num_frames, batch, generator, temperature, chunk_frames)
         return
 
     for tokens in generate_tokens(prior.net, num_frames, batch_size=batch, temperature=temperature,
@@ -118,25 +117,35 @@ def sample_top(prior, num_frames: int, batch: int = 1, generator: Optional[torch
         yield from_joint(tokens, prior.levels)
 
 
-def sample_events(model, num_frames: int, generator: Optional[torch.Generator] = None, temperature: float = 1.0,
-                  chunk_frames: int = 256) -> Iterator[Tensor]:
-    """The event Transformer -> LongTensor[1, C, n] code chunks: events expanded to frames, the last one cut
-    so that exactly ``num_frames`` come out. Its KV cache is a sliding window: memory stays constant."""
+def sample_events(model, num_frames: int, batch: int = 1, generator: Optional[torch.Generator] = None,
+                  temperature: float = 1.0, chunk_frames: int = 256) -> Iterator[Tensor]:
+    """The event Transformer -> LongTensor[B, C, n] code chunks: each stream's events expanded to frames,
+    its last one cut so that exactly ``num_frames`` come out. Streams advance together, one event each per
+    step; a chunk is yielded once every stream has ``chunk_frames`` frames ready. The KV cache is a sliding
+    window, and a stream runs ahead of the slowest by at most ``chunk_frames`` events: memory stays bounded."""
     from wavegen.codes.joint import from_joint
 
     device = next(model.parameters()).device
-    cache = model.init_cache()
-    value = torch.tensor([model.start_value], device=device)
-    run = torch.zeros(1, dtype=torch.long, device=device)
-    produced, pending = 0, []
+    state = model.init_state(batch, device)
+    pending = [[] for _ in range(batch)]  # per stream: LongTensor[n] joint values not yet yielded
+    ready = torch.zeros(batch, dtype=torch.long)  # frames pending per stream
+    produced = 0
     while produced < num_frames:
-        value, run = model.sample_next(model.step(cache, value, run), generator, temperature)
-        n = min(int(run), num_frames - produced)
-        pending.append(from_joint(value.expand(n)[None], model.levels))  # [1, C, n]
-        produced += n
-        if sum(p.shape[-1] for p in pending) >= chunk_frames or produced >= num_frames:
-            yield torch.cat(pending, dim=-1)
-            pending = []
+        want = min(chunk_frames, num_frames - produced)
+        while int(ready.min()) < want:
+            uniforms = torch.rand(1, batch, 2, generator=generator).to(device)
+            event = model.step(state, uniforms, temperature)[:, 0]  # [B, 2]
+            for b in range(batch):  # every stream keeps every event it drew: its state has consumed it
+                pending[b].append(event[b, 0].expand(int(event[b, 1])).cpu())
+                ready[b] += int(event[b, 1])
+        rows = []
+        for b in range(batch):
+            frames = torch.cat(pending[b])
+            rows.append(frames[:want])
+            pending[b] = [frames[want:]]
+            ready[b] -= want
+        yield from_joint(torch.stack(rows), model.levels)  # [B, C, want]
+        produced += want
 
 
 def decode_codes(level2, upper: Iterable[Tensor], num_frames: int, batch: int = 1,

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wavegen.codes.joint import MAX_JOINT_CLASSES, joint_classes
+from wavegen.nn.heads import inverse_cdf_sample
 
 
 @dataclass
@@ -96,6 +97,20 @@ class Block(nn.Module):
         return x, k, v
 
 
+@dataclass
+class EventState:
+    """Incremental-decoding state of a batch of streams: per-layer keys and values Tensor[B, H, P, d_h]
+    (a sliding window of at most ``context - 1`` past events), their positions, the next position
+    ``t``, and the event each stream feeds next (LongTensor[B] value and run)."""
+
+    k: list
+    v: list
+    pos: Optional[Tensor]
+    t: int
+    value: Tensor
+    run: Tensor
+
+
 class EventTransformer(nn.Module):
     def __init__(self, cfg: EventTransformerConfig):
         super().__init__()
@@ -142,42 +157,50 @@ class EventTransformer(nn.Module):
         h = self.hidden(values, runs)
         return self.value_head(h), self.run_head(h + self.value_condition(next_values))
 
-    # ------------------------------------------------------------------ incremental decoding
+    # ------------------------------------------------------------------ incremental decoding (the shared step protocol)
 
-    def init_cache(self) -> dict:
-        return {"k": [None] * self.cfg.layers, "v": [None] * self.cfg.layers, "pos": None, "t": 0}
+    def init_state(self, batch: int = 1, device=None) -> "EventState":
+        """An empty cache for ``batch`` streams whose next input is the start token."""
+        device = device if device is not None else next(self.parameters()).device
+        value = torch.full((batch,), self.start_value, dtype=torch.long, device=device)
+        return EventState([None] * self.cfg.layers, [None] * self.cfg.layers, None, 0, value,
+                          torch.zeros(batch, dtype=torch.long, device=device))
 
     @torch.no_grad()
-    def step(self, cache: dict, value: Tensor, run: Tensor) -> Tensor:
+    def feed(self, state: "EventState", value: Tensor, run: Tensor) -> Tensor:
         """Feed one event per stream (LongTensor[B] value, LongTensor[B] run) -> Tensor[B, d] hidden state.
 
         The cache keeps at most ``context - 1`` past events: older ones are dropped (sliding window).
         """
         x = (self.value_embed(value) + self.run_embed(run))[:, None]
-        t = cache["t"]
-        pos = torch.tensor([t], device=x.device)
-        k_pos = pos if cache["pos"] is None else torch.cat([cache["pos"], pos])
+        pos = torch.tensor([state.t], device=x.device)
+        k_pos = pos if state.pos is None else torch.cat([state.pos, pos])
         bias = self._bias(pos, k_pos)
+        keep = self.cfg.context - 1
         for i, block in enumerate(self.blocks):
-            x, k, v = block.attend(x, cache["k"][i], cache["v"][i], bias)
-            keep = self.cfg.context - 1
-            cache["k"][i], cache["v"][i] = k[:, :, -keep:], v[:, :, -keep:]
-        cache["pos"] = k_pos[-(self.cfg.context - 1):]
-        cache["t"] = t + 1
+            x, k, v = block.attend(x, state.k[i], state.v[i], bias)
+            state.k[i], state.v[i] = k[:, :, -keep:], v[:, :, -keep:]
+        state.pos = k_pos[-keep:]
+        state.t += 1
         return self.norm(x[:, 0])
 
     @torch.no_grad()
-    def sample_next(self, h: Tensor, generator: Optional[torch.Generator], temperature: float = 1.0):
-        """Tensor[B, d] -> (value LongTensor[B], run LongTensor[B] in 1..max_run): value first, then duration."""
-        def draw(logits: Tensor) -> Tensor:
-            if temperature <= 0:
-                return logits.argmax(-1)
-            probs = torch.softmax(logits.float() / temperature, dim=-1)
-            return torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(logits.device)
+    def step(self, state: "EventState", uniforms: Tensor, temperature: float = 1.0) -> Tensor:
+        """Advance every stream by ``n`` events drawn from pre-drawn uniforms Tensor[n, B, 2] -> LongTensor[B, n, 2].
 
-        value = draw(self.value_head(h))
-        run = draw(self.run_head(h + self.value_condition(value))) + 1
-        return value, run
+        Each event is (joint value, run length in 1..max_run): the value from ``uniforms[i, :, 0]``,
+        then its run length, conditioned on it, from ``uniforms[i, :, 1]``, both by inverse CDF of
+        the softmax at ``temperature`` (0: argmax), the WaveNets' rule. Streams are independent:
+        a stream's events depend only on its own uniforms.
+        """
+        events = []
+        for u in uniforms:
+            h = self.feed(state, state.value, state.run)
+            value = inverse_cdf_sample(self.value_head(h), u[:, 0], temperature)
+            run = inverse_cdf_sample(self.run_head(h + self.value_condition(value)), u[:, 1], temperature) + 1
+            state.value, state.run = value, run
+            events.append(torch.stack([value, run], dim=-1))
+        return torch.stack(events, dim=1)
 
     def fingerprint(self) -> bytes:
         from wavegen.models.prior import _fingerprint

@@ -82,15 +82,21 @@ class CategoricalHead(OutputHead):
         return F.cross_entropy(logits.float(), target, reduction="none")
 
     def sample(self, logits: Tensor, uniforms: Tensor, temperature: float = 1.0) -> Tensor:
-        """Tensor[B, A] logits, Tensor[B, 2] uniforms -> LongTensor[B] by inverse-CDF sampling.
+        """Tensor[B, A] logits, Tensor[B, 2] uniforms -> LongTensor[B] by inverse-CDF sampling (``uniforms[:, 0]``).
 
         ``temperature == 0`` takes the argmax.
         """
-        if temperature <= 0:
-            return logits.argmax(dim=-1)
-        cdf = torch.softmax(logits.float() / temperature, dim=-1).cumsum(dim=-1)
-        index = (cdf < uniforms[:, :1].float()).sum(dim=-1)
-        return index.clamp_max(self.classes - 1)
+        return inverse_cdf_sample(logits, uniforms[:, 0], temperature)
+
+
+def inverse_cdf_sample(logits: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
+    """Tensor[B, A] logits, Tensor[B] uniforms in [0, 1) -> LongTensor[B]: the first class whose cumulative
+    softmax (at ``temperature``; 0 takes the argmax) exceeds u. The fused kernels use the same rule, so
+    every backend draws the same class from the same uniform."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    cdf = torch.softmax(logits.float() / temperature, dim=-1).cumsum(dim=-1)
+    return (cdf < u.float()[:, None]).sum(dim=-1).clamp_max(logits.shape[-1] - 1)
 
 
 class ScalarEmbedding(nn.Module):
