@@ -131,3 +131,23 @@ def test_top_p_draws_only_from_the_nucleus_of_the_class_distribution():
     assert set(draws.tolist()) <= nucleus
     full = python_sampler(model.head, SamplingControls())(logits.repeat(4000, 1), u)
     assert not set(full.tolist()) <= nucleus  # without top-p the wide component's tail is drawn too
+
+
+@pytest.mark.parametrize("chunks", [[700], [5, 40, 16, 3, 300, 336], [17, 683]])
+def test_the_predictor_state_gives_the_same_answer_for_any_chunking(chunks):
+    """A prompt fed in one piece (the block-wise path) equals feeding it sample by sample."""
+    x = notes(sum(chunks), seed=2)[None].repeat(2, 1)
+    x[1] *= 0.5
+    one = LPCState.empty(2, 8, 64, 16)
+    want_mean, want_scale = zip(*[one.predictive(x[:, i : i + 1]) for i in range(x.shape[1])])
+    want_mean, want_scale = torch.cat(want_mean, 1), torch.cat(want_scale, 1)
+    state, got_mean, got_scale, done = LPCState.empty(2, 8, 64, 16), [], [], 0
+    for n in chunks:
+        m, s = state.predictive(x[:, done : done + n])
+        got_mean.append(m)
+        got_scale.append(s)
+        done += n
+    assert torch.allclose(torch.cat(got_mean, 1), want_mean, atol=1e-9)
+    assert torch.allclose(torch.cat(got_scale, 1), want_scale, rtol=1e-9)
+    assert state.n == one.n and torch.equal(state.history, one.history)
+    assert torch.allclose(state.coeffs, one.coeffs) and torch.allclose(state.scale, one.scale)

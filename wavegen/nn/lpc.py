@@ -38,6 +38,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -57,26 +58,30 @@ SILENCE_ENERGY = 1e-12
 
 
 def levinson_durbin(r: Tensor) -> Tensor:
-    """Autocorrelations Tensor[..., p+1] -> predictor coefficients Tensor[..., p] (``pred = Σ a_k x[n-k]``).
+    """Autocorrelations Tensor[..., p+1] -> predictor coefficients Tensor[..., p] (``pred = Σ a_k x[n-k]``), float64.
 
     Batched over the leading axes. Where ``r[0]`` is (near) zero the coefficients are zero.
+    The recursion runs in numpy on the CPU: it is p sequential steps of tiny vector operations,
+    where each torch call's overhead (not the arithmetic) dominates; numpy is 2-8x faster here
+    (measured at order 160: 3.7 against 28.7 ms for 2 frames, the sampling case).
     """
+    device = r.device
+    r = r.detach().to("cpu", torch.float64).numpy()
     order = r.shape[-1] - 1
     silent = r[..., 0] <= SILENCE_ENERGY
-    r = torch.where(silent[..., None], torch.zeros_like(r), r)
-    r = r.clone()
-    r[..., 0] = torch.where(silent, torch.ones_like(r[..., 0]), r[..., 0])
-    a = r.new_zeros(r.shape[:-1] + (order,))
-    error = r[..., 0]
+    r = np.where(silent[..., None], 0.0, r)
+    r[..., 0] = np.where(silent, 1.0, r[..., 0])
+    a = np.zeros(r.shape[:-1] + (order,))
+    error = r[..., 0].copy()
     for i in range(order):
         # Reflection coefficient of stage i+1: the part of r[i+1] the current predictor misses.
-        acc = r[..., i + 1] - (a[..., :i] * r[..., 1 : i + 1].flip(-1)).sum(-1)
+        acc = r[..., i + 1] - np.einsum("...j,...j->...", a[..., :i], r[..., i:0:-1])
         k = acc / error
-        previous = a[..., :i].clone()
-        a[..., :i] = previous - k[..., None] * previous.flip(-1)
+        previous = a[..., :i].copy()
+        a[..., :i] = previous - k[..., None] * previous[..., ::-1]
         a[..., i] = k
-        error = (error * (1.0 - k * k)).clamp_min(error * 1e-9)
-    return a
+        error = np.maximum(error * (1.0 - k * k), error * 1e-9)
+    return torch.from_numpy(a).to(device)
 
 
 def _analysis_window(length: int, dtype, device) -> Tensor:
@@ -221,7 +226,10 @@ class LPCState:
         """Append Tensor[B, n] samples; return (mean, scale) of the sample after each, Tensor[B, n] float64.
 
         Column ``i`` equals ``LPCBaseline.predictive`` of all samples so far (and one more) at the next index.
+        A chunk of a block or more (a prompt) is computed at once, block by block; shorter ones sample by sample.
         """
+        if values.shape[1] >= self.refit:
+            return self._predictive_chunk(values.float())
         means, scales = [], []
         for i in range(values.shape[1]):
             self.history = torch.cat([self.history[:, 1:], values[:, i : i + 1].float()], dim=1)
@@ -234,6 +242,32 @@ class LPCState:
             means.append((past * self.coeffs.double()).sum(-1))
             scales.append(self.scale)
         return torch.stack(means, dim=1), torch.stack(scales, dim=1)
+
+    def _predictive_chunk(self, values: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`predictive` for a long chunk: the blocks it enters are fitted together and predicted by
+        one grouped convolution (the same arithmetic as :class:`LPCBaseline`)."""
+        B, L = values.shape
+        p, W, R, n = self.order, self.window, self.refit, self.n
+        full = torch.cat([self.history, values], dim=1)  # absolute samples n-W-p .. n+L-1
+        start = n - W - p
+        first, last = n // R, (n + L) // R  # the block of sample n (coefficients held) .. of sample n+L
+        new = torch.arange(first + 1, last + 1, device=values.device)  # blocks that start inside the chunk
+        frames = full[:, (new[:, None] * R - W - p - start) + torch.arange(W + p, device=values.device)]
+        coeffs = torch.cat([self.coeffs[:, None], fit_lpc(frames[..., p:], p)], dim=1)  # [B, J, p]
+        scales = torch.cat([self.scale[:, None], block_scales_from_frames(frames.double(), coeffs[:, 1:])], dim=1)
+        # Predict every sample of those blocks (from block `first`'s start), then keep n+1 .. n+L.
+        blocks = last - first + 1
+        base = first * R - p - start  # >= W - R + 1 > 0: the past of block `first` is in the history
+        segment = F.pad(full[:, base:], (0, max(0, blocks * R + p - (full.shape[1] - base))))
+        index = torch.arange(blocks, device=values.device)[:, None] * R + torch.arange(p + R, device=values.device)
+        predictions = _filter_blocks(segment[:, index].double(), coeffs, residual=False).reshape(B, -1)
+        offset = n + 1 - first * R
+        mean = predictions[:, offset : offset + L]
+        scale = scales.repeat_interleave(R, dim=1)[:, offset : offset + L]
+        self.history = full[:, -(W + p):]
+        self.n = n + L
+        self.coeffs, self.scale = coeffs[:, -1], scales[:, -1]
+        return mean, scale
 
     def predict(self, values: Tensor) -> Tensor:
         """Append Tensor[B, n] samples; return the predictions of the sample after each, Tensor[B, n] float32.
