@@ -9,7 +9,6 @@ measured on these hold for trained models of the same size.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import torch
@@ -44,8 +43,8 @@ def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[s
     """Write ``folder/<level>.pt`` for every level; returns {level: checkpoint path}."""
     from wavegen.config import compose, to_container
     from wavegen.hierarchy.provenance import weights_fingerprint
-    from wavegen.tasks import FAMILIES
-    from wavegen.train.checkpoint import atomic_torch_save
+    from wavegen.checkpoint import atomic_torch_save
+    from wavegen.models.registry import build_model
 
     folder = Path(folder)
     torch.manual_seed(seed)
@@ -55,9 +54,8 @@ def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[s
         cfg = compose([f"model={name}", *extra])
         container = to_container(cfg)
         family = container["model"]["family"]
-        module = importlib.import_module(FAMILIES[family])
         model_config = {k: v for k, v in container["model"].items() if k != "name"}
-        model = module.build_model(model_config)
+        model = build_model(family, model_config)
         # The fingerprint of the codes each level reads (what the training tasks record).
         reads = {"level2": "level1", "prior": "level2", "codes_to_mel": "level1"}.get(level)
         if reads:
