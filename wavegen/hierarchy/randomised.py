@@ -41,9 +41,9 @@ _MODELS = {
 
 def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[str, Path]:
     """Write ``folder/<level>.pt`` for every level; returns {level: checkpoint path}."""
+    from wavegen.checkpoint import FORMAT, VERSION, atomic_torch_save
     from wavegen.config import compose, to_container
     from wavegen.hierarchy.provenance import weights_fingerprint
-    from wavegen.checkpoint import atomic_torch_save
     from wavegen.models.registry import build_model
 
     folder = Path(folder)
@@ -61,7 +61,7 @@ def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[s
         if reads:
             model_config["codes_fingerprint"] = fingerprints[reads]
         fingerprints[level] = weights_fingerprint(model)
-        state = {"format": "wavegen-checkpoint", "version": 1, "family": family, "model_config": model_config,
+        state = {"format": FORMAT, "version": VERSION, "family": family, "model_config": model_config,
                  "audio": container["audio"], "model": model.state_dict(), "ema": model.state_dict(),
                  "optimizer": {}, "scheduler": {}, "step": 0, "rng": {}, "extra": {}, "config": container}
         paths[level] = folder / f"{level}.pt"
