@@ -244,7 +244,7 @@ def main(argv=None) -> int:
 
     from wavegen.generate.continuation import teacher_forced_bits
     from wavegen.nn.lpc import lpc_nll_bits
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     args = parse_args(argv)
     torch.set_num_threads(1)

@@ -86,7 +86,7 @@ def compare_level2(threads: int, steps: int = 6) -> None:
     from wavegen.hierarchy.codeset import CodeSetWriter
     from wavegen.hierarchy.randomised import build_random_hierarchy
     from wavegen.tasks import build_task
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as folder:

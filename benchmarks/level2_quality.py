@@ -66,7 +66,7 @@ def main() -> None:
     from wavegen.audio.io import read_audio
     from wavegen.codes.stats import rate_statistics
     from wavegen.data import build_dataset
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     torch.set_num_threads(args.threads)
     level1, state = load_model(args.level1, family="autoencoder")

@@ -88,7 +88,7 @@ PROBE_DILATIONS = {64: [1, 2, 4, 8, 16, 32, 64], 512: [1, 1, 1, 2, 2, 4, 4], 102
 
 def train_probe(args) -> None:
     """Train a codes -> log-mel network on each variant's frozen codes: the mel its codes can give back."""
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     for name in args.variants:
         ckpt = RUNS / name / "checkpoints" / "last.pt"
@@ -135,7 +135,7 @@ def teacher_forced_nll(model, audio: torch.Tensor, indices: torch.Tensor, chunk:
 @torch.no_grad()
 def probe_log_mel_l1(ckpt: Path, mels: list[torch.Tensor], codes: list[torch.Tensor]) -> float:
     """Mean |log-mel - probe(codes)| over every frame of the split's Tensor[1, n_mels, M] mels (nan without a probe)."""
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     if not ckpt.exists():
         return float("nan")
@@ -167,7 +167,7 @@ def evaluate(args) -> None:
     from wavegen.codes.stats import rate_statistics
     from wavegen.data import build_dataset
     from wavegen.audio.metrics import log_mel_l1, multi_resolution_stft_distance
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     torch.set_num_threads(args.threads)
     names = [n for n in args.variants if (RUNS / n / "checkpoints" / "last.pt").exists()]

@@ -33,10 +33,10 @@ def build(size: str):
     from omegaconf import OmegaConf
 
     from wavegen.config import compose
-    from wavegen.tasks.vocoder import build_model
+    from wavegen.models.registry import build_model
 
     cfg = compose([f"model=vocoder/{size}"])
-    return build_model(OmegaConf.to_container(cfg.model, resolve=True)).eval()
+    return build_model("vocoder", OmegaConf.to_container(cfg.model, resolve=True)).eval()
 
 
 def gflop_per_audio_second(model, hop: int, sample_rate: int) -> float:

@@ -19,7 +19,7 @@ from wavegen import pretrained
 from wavegen.cli import main
 from wavegen.errors import WavegenError
 from wavegen.pretrained.export import export
-from wavegen.train.checkpoint import atomic_torch_save
+from wavegen.checkpoint import atomic_torch_save
 
 from conftest import write_sine
 from hostile import models as M

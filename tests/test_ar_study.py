@@ -20,7 +20,7 @@ def test_ar_study_smoke(tmp_path, data_dir):
         sys.path.remove(str(ROOT / "benchmarks"))
     from wavegen.config import compose
     from wavegen.data import build_sampler
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     out = tmp_path / "study"
     minutes = 0.04

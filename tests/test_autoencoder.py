@@ -229,7 +229,7 @@ def trained(tmp_path_factory):
 
 
 def test_training_resumes_exactly_with_the_controller_state(trained):
-    from wavegen.train.checkpoint import load_checkpoint
+    from wavegen.checkpoint import load_checkpoint
 
     a = load_checkpoint(trained / "full" / "checkpoints" / "last.pt")
     b = load_checkpoint(trained / "part" / "checkpoints" / "last.pt")

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from wavegen.errors import WavegenError
-from wavegen.train import checkpoint as C
+from wavegen import checkpoint as C
+from wavegen.train.checkpoint import latest_checkpoint, save_checkpoint
 
 
 def _state(seed: int = 0) -> dict:
@@ -37,7 +38,7 @@ def test_the_digest_covers_names_dtypes_shapes_and_values_but_not_order_or_pickl
 
 
 def test_saved_checkpoints_are_version_2_with_checksums_of_model_and_ema(tmp_path):
-    path = C.save_checkpoint(tmp_path, _state(), 3)
+    path = save_checkpoint(tmp_path, _state(), 3)
     raw = torch.load(path, weights_only=True)
     assert raw["version"] == 2 == C.VERSION
     assert raw["checksums"] == {"model": C.weights_digest(raw["model"]), "ema": C.weights_digest(raw["ema"])}
@@ -46,7 +47,7 @@ def test_saved_checkpoints_are_version_2_with_checksums_of_model_and_ema(tmp_pat
 
 @pytest.mark.parametrize("block", ["model", "ema"])
 def test_one_changed_weight_value_is_refused_in_one_line(tmp_path, block):
-    path = C.save_checkpoint(tmp_path, _state(), 3)
+    path = save_checkpoint(tmp_path, _state(), 3)
     raw = torch.load(path, weights_only=True)
     raw[block]["conv.weight"][1, 2, 0] += 1e-6  # below any loss curve's noise, still another model
     torch.save(raw, path)
@@ -57,7 +58,7 @@ def test_one_changed_weight_value_is_refused_in_one_line(tmp_path, block):
 
 def test_one_flipped_byte_inside_the_tensor_data_is_refused(tmp_path):
     state = _state()
-    path = C.save_checkpoint(tmp_path, state, 3)
+    path = save_checkpoint(tmp_path, state, 3)
     data = bytearray(path.read_bytes())
     raw = state["model"]["conv.weight"].contiguous().view(-1).view(torch.uint8).numpy().tobytes()
     at = data.find(raw)
@@ -73,7 +74,7 @@ def test_one_flipped_byte_inside_the_tensor_data_is_refused(tmp_path):
 
 
 def test_a_removed_checksum_is_refused(tmp_path):
-    path = C.save_checkpoint(tmp_path, _state(), 3)
+    path = save_checkpoint(tmp_path, _state(), 3)
     raw = torch.load(path, weights_only=True)
     del raw["checksums"]
     torch.save(raw, path)
@@ -87,7 +88,7 @@ def test_a_removed_checksum_is_refused(tmp_path):
     ("zip", "the file is damaged or cut short"),
 ])
 def test_unreadable_files_get_one_whole_sentence(tmp_path, content, reason):
-    good = C.save_checkpoint(tmp_path, _state(), 3)
+    good = save_checkpoint(tmp_path, _state(), 3)
     path = tmp_path / "bad.pt"
     path.write_bytes(good.read_bytes()[:700] if content == "zip" else content)
     with pytest.raises(C.UnreadableCheckpoint) as info:
@@ -112,10 +113,10 @@ def test_version_1_files_still_load_with_one_warning_line(tmp_path, capsys):
 
 
 def test_a_resume_passes_over_a_damaged_newest_step_file(tmp_path):
-    C.save_checkpoint(tmp_path, _state(), 3)
-    newest = C.save_checkpoint(tmp_path, _state(1), 6)
+    save_checkpoint(tmp_path, _state(), 3)
+    newest = save_checkpoint(tmp_path, _state(1), 6)
     raw = torch.load(newest, weights_only=True)
     raw["model"]["conv.bias"][0] = 0.0
     torch.save(raw, newest)
     (tmp_path / "last.pt").unlink()
-    assert C.latest_checkpoint(tmp_path).name == "step_00000003.pt"
+    assert latest_checkpoint(tmp_path).name == "step_00000003.pt"

@@ -15,7 +15,7 @@ import torch
 from hostile import procs
 from wavegen.errors import WavegenError
 from wavegen.train import distributed as D
-from wavegen.train.checkpoint import load_model
+from wavegen.models.registry import load_model
 
 HASH_LINE = re.compile(r"^param-hash rank=(\d+) step=(\d+) sha256=([0-9a-f]{64})$", re.M)
 

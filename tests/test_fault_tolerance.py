@@ -22,7 +22,8 @@ from hostile import procs
 from wavegen.cli import main
 from wavegen.config import compose
 from wavegen.errors import WavegenError
-from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from wavegen.checkpoint import load_checkpoint
+from wavegen.train.checkpoint import latest_checkpoint, save_checkpoint
 from wavegen.train.loop import Trainer, train
 
 DETERMINISTIC = ["experiment=wavenet_debug", "train.deterministic=true", "train.threads=1"]

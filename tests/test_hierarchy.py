@@ -58,7 +58,7 @@ def test_stream_fails_clearly_when_the_level_above_runs_dry():
 
 
 def test_streamed_codes_to_mel_equals_whole_clip(debug_hierarchy):
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     model, _ = load_model(debug_hierarchy["codes_to_mel"])
     num_samples = 16 * 97 + 5
@@ -96,7 +96,7 @@ def test_codes_to_mel_refuses_hops_that_do_not_divide():
 def test_streamed_vocoder_equals_the_chunked_vocoder(debug_hierarchy):
     from wavegen.diffusion.samplers import vocode_stream
     from wavegen.diffusion.schedules import default_schedule
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     vocoder, _ = load_model(debug_hierarchy["vocoder"])
     mel = torch.randn(1, vocoder.cfg.n_mels, 23) - 6
@@ -325,7 +325,7 @@ def test_tiny_recipe_end_to_end(tmp_path):
 
 def test_weights_fingerprint_follows_the_weights_not_the_training_state(debug_hierarchy):
     from wavegen.hierarchy.provenance import weights_fingerprint
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     model, _ = load_model(debug_hierarchy["level1"])
     before = weights_fingerprint(model)

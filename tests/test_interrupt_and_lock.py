@@ -18,7 +18,8 @@ from hostile import procs
 from wavegen.cli import main
 from wavegen.locking import LOCK_NAME, FolderLock
 from wavegen.errors import WavegenError
-from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint
+from wavegen.checkpoint import load_checkpoint
+from wavegen.train.checkpoint import latest_checkpoint
 
 DEBUG = ["experiment=wavenet_debug", "train.threads=1", "train.log_every=1", "train.val_every=1000",
          "train.checkpoint_every=1000"]

@@ -9,7 +9,9 @@ import torch
 from wavegen.cli import main
 from wavegen.config import compose
 from wavegen.errors import WavegenError
-from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint, load_model
+from wavegen.checkpoint import load_checkpoint
+from wavegen.models.registry import load_model
+from wavegen.train.checkpoint import latest_checkpoint
 from wavegen.train.loop import Trainer, train
 
 DEBUG = ["experiment=wavenet_debug", "train.deterministic=true", "train.threads=1"]

@@ -11,7 +11,7 @@ import torch
 from wavegen.audio.dsp import AudioConfig, mel_spectrogram
 from wavegen.cli import main
 from wavegen.models.vocoder import VocoderConfig, WaveGradVocoder
-from wavegen.train.checkpoint import FORMAT, VERSION, atomic_torch_save
+from wavegen.checkpoint import FORMAT, VERSION, atomic_torch_save
 
 AUDIO = AudioConfig()
 TINY = dict(upsample_channels=[16, 16, 8, 8, 8], downsample_channels=[4, 8, 8, 8, 16], mel_channels=16)

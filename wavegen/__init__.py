@@ -12,6 +12,7 @@ The package is laid out by architecture layer:
 - ``train``     the training loop, checkpoints, loggers, distributed set-up
 - ``generate``  sampling loops, hierarchy decoding, streaming WAV writing
 - ``tasks``     one adapter per model family that the training loop drives
+- ``evaluation`` held-out audio and the vocoder evaluation table
 - ``pretrained`` shipped models: weight files and the registry that names them
 
 The Python API is ``wavegen.load(path_or_name)``, ``wavegen.load_hierarchy(recipe)`` and

@@ -63,9 +63,9 @@ class _Reporter:
 def _device(device) -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    from wavegen.train.checkpoint import _usable_device
+    from wavegen.models.registry import usable_device
 
-    return _usable_device(device)
+    return usable_device(device)
 
 
 class Model:
@@ -296,7 +296,7 @@ def load(path_or_name: str | os.PathLike, device="cpu", use_ema: bool = True,
     shipped model has only those). root: another registry folder (see :mod:`wavegen.pretrained`).
     """
     from wavegen import pretrained
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     dev = _device(device)
     text = os.fspath(path_or_name)

@@ -167,11 +167,14 @@ class StageInterrupted(WavegenError):
 
 
 def run_recipe(recipe: Recipe, root: Path, train_overrides: list[str] = (), dry_run: bool = False,
-               only: Optional[list[str]] = None, runner: Optional[Callable[[list[str]], int]] = None,
+               only: Optional[list[str]] = None, *, runner: Callable[[list[str]], int],
                log: Callable[[str], None] = print, smoke: bool = False) -> list[str]:
-    """Run the recipe's stages in order, skipping finished ones; returns the names that ran."""
-    if runner is None:
-        from wavegen.cli import main as runner
+    """Run the recipe's stages in order, skipping finished ones; returns the names that ran.
+
+    runner: runs one stage's ``wavegen`` command line and returns its exit status. The CLI
+    passes its own entry point (:func:`wavegen.cli.main`); recipes sit below the CLI and do
+    not import it.
+    """
     ran = []
     for i, stage in enumerate(recipe.stages):
         if only and stage.name not in only:

@@ -20,7 +20,7 @@ def untrained_checkpoint(path: Path, experiment: str, seed: int = 0) -> Path:
 
     from wavegen.config import compose
     from wavegen.tasks import build_task
-    from wavegen.train.checkpoint import seal
+    from wavegen.checkpoint import seal
 
     cfg = compose([f"experiment={experiment}"])
     torch.manual_seed(seed)

@@ -56,7 +56,7 @@ def register(sub) -> None:
 def _load(args):
     import torch
 
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     apply_threads(args.threads)
     device = args.device

@@ -73,7 +73,7 @@ def run_dump(args: argparse.Namespace) -> int:
 
     from wavegen.hierarchy.codeset import CodeSetWriter, load_codeset
     from wavegen.hierarchy.provenance import weights_fingerprint
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     splits = args.splits or ["train", "validation"]
     if args.chunk_frames < 1:

@@ -72,8 +72,8 @@ def run_vocoder(args: argparse.Namespace) -> int:
     from wavegen.audio.dsp import AudioConfig
     from wavegen.diffusion.schedules import default_schedule
     from wavegen.models.vocoder.checkpoint import load_vocoder, stored_mel_projection, stored_schedule, vocoder_extra
-    from wavegen.models.vocoder.evaluation import evaluate_griffin_lim, evaluate_vocoder, format_table
-    from wavegen.models.vocoder.heldout import held_out_pieces
+    from wavegen.evaluation.vocoder import evaluate_griffin_lim, evaluate_vocoder, format_table
+    from wavegen.evaluation.heldout import held_out_pieces
 
     steps = _steps_list(args.steps)
     if args.seeds < 1 or args.max_seconds < 0:

@@ -27,6 +27,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wavegen.cli import main  # each stage runs in this process, through the CLI's own entry point
     from wavegen.locking import FolderLock
     from wavegen.recipes import StageInterrupted, load_recipe, run_recipe
 
@@ -34,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root) if args.root else Path("runs") / recipe.name
     print(f"recipe {recipe.name}: {recipe.description} -> {root}")
     if args.dry_run:  # reads only: no lock, so a plan can be printed while the recipe runs
-        run_recipe(recipe, root, args.train, dry_run=True, only=args.stage, smoke=args.smoke)
+        run_recipe(recipe, root, args.train, dry_run=True, only=args.stage, runner=main, smoke=args.smoke)
         return 0
     with FolderLock(root, "the recipe root"):  # one `recipe run` per root at a time
         try:
-            run_recipe(recipe, root, args.train, only=args.stage, smoke=args.smoke)
+            run_recipe(recipe, root, args.train, only=args.stage, runner=main, smoke=args.smoke)
         except StageInterrupted as stopped:
             print(stopped, file=sys.stderr, flush=True)
             return stopped.exit_code

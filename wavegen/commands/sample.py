@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.audio.io import StreamingWavWriter, read_audio
     from wavegen.audio.plots import save_spectrogram_png
     from wavegen.generate.sampling import SamplingControls, generate_tokens
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     if (args.model is None) == (args.checkpoint is None):
         raise WavegenError("give a WaveNet checkpoint or --model NAME (one of them)")

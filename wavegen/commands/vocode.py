@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from wavegen.models.vocoder.checkpoint import load_vocoder, stored_mel_projection, stored_schedule
-    from wavegen.models.vocoder.inputs import load_input
+    from wavegen.commands.vocode_inputs import load_input
 
     apply_threads(args.threads)
     out = Path(args.out)

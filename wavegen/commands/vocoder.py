@@ -109,7 +109,7 @@ def run_search(args: argparse.Namespace) -> int:
     from wavegen.diffusion.schedules import NoiseSchedule
     from wavegen.diffusion.search import fmt, log_mel_score, mr_stft_score, search_schedule
     from wavegen.models.vocoder.checkpoint import load_vocoder, store_schedule, update_vocoder_extra
-    from wavegen.models.vocoder.heldout import held_out_clips
+    from wavegen.evaluation.heldout import held_out_clips
 
     if args.steps < 1:
         raise WavegenError(f"--steps must be at least 1, got {args.steps}")

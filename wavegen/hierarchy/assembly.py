@@ -68,7 +68,7 @@ class Hierarchy:
 
 
 def _load(path, family, device):
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     model, state = load_model(path, family=family, device=device)
     return model, state

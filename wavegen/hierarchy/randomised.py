@@ -9,7 +9,6 @@ measured on these hold for trained models of the same size.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import torch
@@ -42,10 +41,10 @@ _MODELS = {
 
 def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[str, Path]:
     """Write ``folder/<level>.pt`` for every level; returns {level: checkpoint path}."""
+    from wavegen.checkpoint import FORMAT, VERSION, atomic_torch_save
     from wavegen.config import compose, to_container
     from wavegen.hierarchy.provenance import weights_fingerprint
-    from wavegen.tasks import FAMILIES
-    from wavegen.train.checkpoint import atomic_torch_save
+    from wavegen.models.registry import build_model
 
     folder = Path(folder)
     torch.manual_seed(seed)
@@ -55,15 +54,14 @@ def build_random_hierarchy(folder, size: str = "debug", seed: int = 0) -> dict[s
         cfg = compose([f"model={name}", *extra])
         container = to_container(cfg)
         family = container["model"]["family"]
-        module = importlib.import_module(FAMILIES[family])
         model_config = {k: v for k, v in container["model"].items() if k != "name"}
-        model = module.build_model(model_config)
+        model = build_model(family, model_config)
         # The fingerprint of the codes each level reads (what the training tasks record).
         reads = {"level2": "level1", "prior": "level2", "codes_to_mel": "level1"}.get(level)
         if reads:
             model_config["codes_fingerprint"] = fingerprints[reads]
         fingerprints[level] = weights_fingerprint(model)
-        state = {"format": "wavegen-checkpoint", "version": 1, "family": family, "model_config": model_config,
+        state = {"format": FORMAT, "version": VERSION, "family": family, "model_config": model_config,
                  "audio": container["audio"], "model": model.state_dict(), "ema": model.state_dict(),
                  "optimizer": {}, "scheduler": {}, "step": 0, "rng": {}, "extra": {}, "config": container}
         paths[level] = folder / f"{level}.pt"

@@ -69,7 +69,7 @@ def export(checkpoint: str | os.PathLike, name: str, card: Optional[str | os.Pat
 
     Returns the registry entry.
     """
-    from wavegen.train.checkpoint import atomic_torch_save, load_checkpoint
+    from wavegen.checkpoint import atomic_torch_save, load_checkpoint
 
     if not _NAME.match(name):
         raise WavegenError(f"model name {name!r} must be lower-case letters, digits, '.', '_' or '-'")

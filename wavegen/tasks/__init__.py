@@ -8,7 +8,9 @@ A task is built from the composed config and exposes (see :class:`wavegen.tasks.
 - ``media(model, batch) -> dict``: audio clips and spectrogram images for the logger;
 - ``model_config() -> dict``: plain containers that rebuild the model from a checkpoint.
 
-``FAMILIES`` maps ``model.family`` in the config to the module that builds the task.
+``FAMILIES`` maps ``model.family`` in the config to the module that builds the task. Which
+model a checkpoint of a family rebuilds is the models' own registry
+(:data:`wavegen.models.registry.BUILDERS`), so loading a model needs no training code.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ class Task(Protocol):
         """``{"audio/<name>": Tensor[T], "image/<name>": ndarray[H, W, 3]}`` for the logger (may be empty)."""
 
     def model_config(self) -> dict:
-        """Plain containers from which ``build_model`` rebuilds ``model`` (stored in checkpoints)."""
+        """Plain containers from which :func:`wavegen.models.registry.build_model` rebuilds ``model``
+        (stored in checkpoints)."""
 
     # Optional: a task that trains on something other than audio segments (a prior on code
     # sets, say) provides ``build_sampler(cfg, split, rank, world_size)`` returning an object

@@ -17,13 +17,6 @@ from torch import Tensor, nn
 from wavegen.errors import WavegenError
 from wavegen.models.codes_to_mel import CodesToMel, CodesToMelConfig
 
-_PROVENANCE = ("codes_fingerprint",)
-
-
-def build_model(model_config: dict) -> CodesToMel:
-    return CodesToMel(CodesToMelConfig.from_mapping({k: v for k, v in dict(model_config).items()
-                                                     if k not in _PROVENANCE}))
-
 
 class CodesToMelTask:
     family = "codes_to_mel"

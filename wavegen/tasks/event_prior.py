@@ -18,13 +18,6 @@ from torch import Tensor, nn
 from wavegen.errors import WavegenError
 from wavegen.models.event_transformer import EventTransformer, EventTransformerConfig
 
-_PROVENANCE = ("codes_fingerprint",)
-
-
-def build_model(model_config: dict) -> EventTransformer:
-    return EventTransformer(EventTransformerConfig.from_mapping(
-        {k: v for k, v in dict(model_config).items() if k not in _PROVENANCE}))
-
 
 class EventPriorTask:
     family = "event_prior"

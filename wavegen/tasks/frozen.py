@@ -14,7 +14,7 @@ def load_frozen_autoencoder(path: Optional[str], levels: Sequence[int], hop: int
 
     ``missing`` is the one-line error for a run config that names no checkpoint.
     """
-    from wavegen.train.checkpoint import load_model
+    from wavegen.models.registry import load_model
 
     if not path:
         raise WavegenError(missing)

@@ -23,14 +23,6 @@ from torch import Tensor, nn
 from wavegen.errors import WavegenError
 from wavegen.models.prior import CodeAutoencoder, PriorConfig, build_prior
 
-# Keys of model_config that describe provenance, not architecture.
-_PROVENANCE = ("codes_fingerprint",)
-
-
-def build_model(model_config: dict) -> nn.Module:
-    config = {k: v for k, v in dict(model_config).items() if k not in _PROVENANCE}
-    return build_prior(PriorConfig.from_mapping(config))
-
 
 def _core(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model

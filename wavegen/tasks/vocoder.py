@@ -22,10 +22,6 @@ from wavegen.models.vocoder import VocoderConfig, build_vocoder
 EVAL_STEPS = 6
 
 
-def build_model(model_config: dict) -> nn.Module:
-    return build_vocoder(VocoderConfig.from_mapping(model_config))
-
-
 def _core(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 

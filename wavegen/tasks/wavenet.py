@@ -17,10 +17,6 @@ from torch import Tensor, nn
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 
 
-def build_model(model_config: dict) -> WaveNet:
-    return WaveNet(WaveNetConfig.from_mapping(model_config))
-
-
 def shift_right(tokens: Tensor, first: Tensor) -> Tensor:
     """Tensor[B, T] -> Tensor[B, T]: ``first`` then tokens 0..T-2 (the model's inputs)."""
     return torch.cat([first[:, None].to(tokens.dtype), tokens[:, :-1]], dim=1)

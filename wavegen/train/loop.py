@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from wavegen.atomic import atomic_write
+from wavegen.checkpoint import load_checkpoint
 from wavegen.errors import WavegenError
 from wavegen.train import distributed as D
-from wavegen.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from wavegen.train.checkpoint import latest_checkpoint, save_checkpoint
 from wavegen.train.ema import EMA
 from wavegen.train.stopping import Interrupted, StopRequests
 

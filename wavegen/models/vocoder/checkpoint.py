@@ -7,8 +7,9 @@ Schedules live in ``extra["vocoder"]`` of a standard wavegen checkpoint::
      "search": {"6": {"score": ..., "start_score": ..., ...}},
      "distilled": {...}}                                # only in a distilled student
 
-Rewrites go through :func:`wavegen.train.checkpoint.atomic_torch_save`, so an
-interrupted update leaves the old file.
+The container is the standard format of :mod:`wavegen.checkpoint`, which these functions
+read and write through; rewrites go through its :func:`~wavegen.checkpoint.atomic_torch_save`,
+so an interrupted update leaves the old file.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Optional
 
 import torch
 
+from wavegen.checkpoint import FORMAT, VERSION, atomic_torch_save, load_checkpoint
 from wavegen.diffusion.schedules import NoiseSchedule, default_schedule
 from wavegen.errors import WavegenError
+from wavegen.models.registry import load_model
 
 FAMILY = "vocoder"
 EXTRA_KEY = "vocoder"
@@ -27,8 +30,6 @@ EXTRA_KEY = "vocoder"
 
 def load_vocoder(path: str | os.PathLike, device: str = "cpu", use_ema: bool = True):
     """-> (vocoder in eval mode, checkpoint dict); other families get a one-line error."""
-    from wavegen.train.checkpoint import load_model
-
     model, ckpt = load_model(path, family=FAMILY, use_ema=use_ema, device=device)
     return model, ckpt
 
@@ -54,8 +55,6 @@ def stored_mel_projection(ckpt: dict) -> int:
 
 def update_vocoder_extra(path: str | os.PathLike, update: dict) -> dict:
     """Merge ``update`` into ``extra["vocoder"]`` of the checkpoint at ``path`` (atomic rewrite)."""
-    from wavegen.train.checkpoint import atomic_torch_save, load_checkpoint
-
     ckpt = load_checkpoint(path, family=FAMILY)
     info = vocoder_extra(ckpt)
     for key, value in update.items():
@@ -83,8 +82,6 @@ def store_schedule(path: str | os.PathLike, schedule: NoiseSchedule, make_defaul
 def save_student(path: str | os.PathLike, teacher_ckpt: dict, student: torch.nn.Module, schedule: NoiseSchedule,
                  info: dict, overwrite: bool = False) -> None:
     """Write a distilled student as its own checkpoint (same family and audio as the teacher)."""
-    from wavegen.train.checkpoint import FORMAT, VERSION, atomic_torch_save
-
     if os.path.exists(path) and not overwrite:
         raise WavegenError(f"output file already exists: {path} (pass --overwrite to replace it)")
     weights = {k: v.detach().cpu().clone() for k, v in student.state_dict().items()}

@@ -1,4 +1,5 @@
-"""What `wavegen vocode` accepts, checked against the checkpoint's audio config.
+"""What `wavegen vocode` accepts, checked against the checkpoint's audio config (the command's
+input parsing, beside it: :mod:`wavegen.commands.vocode`).
 
 - audio files (``.wav``, ``.flac``, ...): analysis–resynthesis; read with
   :func:`wavegen.audio.io.read_audio` at the checkpoint's rate;
