@@ -144,8 +144,14 @@ def python_sampler(head, controls: SamplingControls) -> Callable[[Tensor, Tensor
                                             controls.mixture_temperature)
 
 
-def _chunk_conditioning(model, batch: int, t: int, n: int, local: Optional[Tensor], global_ids: Optional[Tensor]):
-    """Bias rows and per-step frame indices for samples ``t .. t+n-1``."""
+def _chunk_conditioning(model, batch: int, t: int, n: int, local, global_ids: Optional[Tensor]):
+    """Bias rows and per-step frame indices for samples ``t .. t+n-1``.
+
+    local: None, Tensor[B, C, F] (the whole clip's frames) or a
+    :class:`~wavegen.generate.frames.StreamedLocal` (frames arriving as a stream).
+    """
+    if hasattr(local, "chunk_bias"):
+        return local.chunk_bias(model, batch, t, n, global_ids)
     device = next(model.parameters()).device
     if local is None:
         bias = model.frame_bias(batch, None, global_ids)
@@ -191,7 +197,8 @@ def generate_tokens(
 ) -> Iterator[Tensor]:
     """Yield generated tokens in chunks, Tensor[B, <=chunk_size], ``num_samples`` in all.
 
-    local: Tensor[B, C, F] conditioning frames covering the prompt and the generated part.
+    local: Tensor[B, C, F] conditioning frames covering the prompt and the generated part, or a
+        :class:`~wavegen.generate.frames.StreamedLocal` that pulls them from a stream as needed.
     prompt_tokens: Tensor[B, P] fed first (they are not yielded again).
     generator: seeds the uniforms every sample is drawn from, so runs are reproducible.
     temperature, top_p, mixture_temperature: see :class:`SamplingControls`.

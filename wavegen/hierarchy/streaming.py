@@ -23,40 +23,7 @@ import torch
 from torch import Tensor
 
 from wavegen.errors import WavegenError
-
-
-class FrameBuffer:
-    """A sliding window over a stream of Tensor[B, C, n] chunks: frames ``start .. end-1`` are held."""
-
-    def __init__(self, chunks: Iterable[Tensor]):
-        self._chunks = iter(chunks)
-        self._data: Optional[Tensor] = None
-        self.start = 0  # absolute index of the first held frame
-
-    @property
-    def end(self) -> int:
-        return self.start + (0 if self._data is None else self._data.shape[-1])
-
-    def fill_to(self, frame: int) -> None:
-        """Pull chunks until frames up to ``frame - 1`` are held."""
-        while self.end < frame:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                raise WavegenError(f"the level above produced {self.end} frames; {frame} are needed") from None
-            self._data = chunk if self._data is None else torch.cat([self._data, chunk], dim=-1)
-
-    def window(self, lo: int, hi: int) -> Tensor:
-        if lo < self.start or hi > self.end:
-            raise ValueError(f"frames {lo}..{hi} are not held (holding {self.start}..{self.end})")
-        return self._data[..., lo - self.start : hi - self.start]
-
-    def drop_before(self, frame: int) -> None:
-        """Forget frames before ``frame`` (what keeps memory bounded)."""
-        cut = min(max(frame - self.start, 0), 0 if self._data is None else self._data.shape[-1])
-        if cut:
-            self._data = self._data[..., cut:]
-            self.start += cut
+from wavegen.generate.frames import FrameBuffer
 
 
 def sample_conditioned(net, features: Iterable[Tensor], num_steps: int, batch: int = 1,
@@ -66,35 +33,18 @@ def sample_conditioned(net, features: Iterable[Tensor], num_steps: int, batch: i
 
     net: a :class:`~wavegen.models.wavenet.WaveNet` with ``local_hop`` steps per frame;
     features: Tensor[B, C, n] chunks of conditioning values (at least ceil(num_steps / hop)
-    frames in all). Yields LongTensor[B, <= chunk_frames·hop] tokens, ``num_steps`` in all.
-
-    The per-chunk bias reads ``local_kernel // 2`` frames either side, cut from the
-    buffer, so the result equals conditioning on the whole clip at once.
+    frames in all). Yields LongTensor[B, <= chunk_frames·hop] tokens, ``num_steps`` in all:
+    the one sampling loop (:func:`~wavegen.generate.sampling.generate_tokens`) with the
+    conditioning streamed (:class:`~wavegen.generate.frames.StreamedLocal`), so the result
+    equals conditioning on the whole clip at once.
     """
+    from wavegen.generate.frames import StreamedLocal
+    from wavegen.generate.sampling import generate_tokens
+
     hop = net.cfg.local_hop
-    ctx = net.cfg.local_kernel // 2
-    total_frames = math.ceil(num_steps / hop)
-    device = next(net.parameters()).device
-    buffer = FrameBuffer(features)
-    state = net.init_state(batch, device)
-    t = 0
-    while t < num_steps:
-        first = t // hop
-        stop = min(first + chunk_frames, total_frames)
-        need = min(stop + ctx, total_frames)
-        buffer.fill_to(need)
-        lo = max(0, first - ctx)
-        window = buffer.window(lo, need).to(device)
-        # A window edge is padded with zeros only where it is the clip's real edge (lo == 0 or
-        # need == total_frames): elsewhere it holds the real neighbouring frames.
-        bias = net.frame_bias(batch, window, None, start=first - lo, stop=stop - lo)
-        n = min(stop * hop, num_steps) - t
-        frame_index = torch.arange(t, t + n, device=device) // hop - first
-        uniforms = torch.rand(n, batch, 2, generator=generator).to(device)
-        tokens, _ = net.step(state, bias, frame_index, uniforms, temperature=temperature, backend=backend)
-        t += n
-        buffer.drop_before(stop - ctx)
-        yield tokens
+    local = StreamedLocal(features, math.ceil(num_steps / hop))
+    yield from generate_tokens(net, num_steps, batch_size=batch, local=local, temperature=temperature,
+                               generator=generator, chunk_size=chunk_frames * hop, backend=backend)
 
 
 def sample_top(prior, num_frames: int, batch: int = 1, generator: Optional[torch.Generator] = None,
