@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import json
+from pathlib import Path
+
 import pytest
 
 from wavegen.errors import WavegenError
@@ -80,7 +83,8 @@ def test_dry_run_prints_plan_and_runs_nothing(tmp_path):
 
 
 def test_quickstart_recipe_end_to_end(tmp_path, capsys):
-    """The README's main job, shortened: trains the tiny model a few steps and writes WAVs + PNGs."""
+    """The README's main job, shortened: trains the tiny model a few steps, continues a validation prompt with it
+    and with the shipped piano-tiny, and measures both side by side."""
     from wavegen.cli import main
 
     root = tmp_path / "qs"
@@ -88,16 +92,20 @@ def test_quickstart_recipe_end_to_end(tmp_path, capsys):
                  "--train", "train.progress=false", "--train", "data=embedded_debug"])
     assert code == 0, capsys.readouterr().err
     assert (root / "train" / "checkpoints" / "last.pt").exists()
-    for i in range(2):
-        assert (root / "samples" / f"sample_{i:03d}.wav").stat().st_size > 44
-        assert (root / "samples" / f"sample_{i:03d}.png").exists()
-    # Running again skips both stages.
+    for folder in ("samples", "shipped"):
+        for i in range(2):
+            assert (root / folder / f"sample_{i:03d}.wav").stat().st_size > 44
+            assert (root / folder / f"sample_{i:03d}.png").exists()
+    rows = json.loads((root / "compare" / "tonality.json").read_text())["rows"]
+    assert [Path(r["file"]).parent.name for r in rows] == ["samples", "samples", "shipped", "shipped"]
+    assert all(r["seconds"] == pytest.approx(3.0) for r in rows)  # the continuations, without the prompt
+    # Running again skips every stage.
     assert main(["recipe", "run", "quickstart", "--root", str(root), "--train", "train.steps=2",
                  "--train", "train.progress=false", "--train", "data=embedded_debug"]) == 0
     assert "done, skip" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["quickstart", "piano_wavenet", "piano_autoencoder", "piano_vocoder"])
+@pytest.mark.parametrize("name", ["quickstart", "piano_tiny", "piano_wavenet", "piano_autoencoder", "piano_vocoder"])
 def test_recipes_run_end_to_end_from_an_empty_root_at_smoke_scale(tmp_path, capsys, name):
     """Every stage of the recipe runs (a few steps each, debug sizes, the small data) from an empty
     root and leaves its marker; piano_hierarchy_tiny runs end to end in tests/test_hierarchy.py.

@@ -8,7 +8,8 @@ import torch
 from wavegen.audio.dsp import AudioConfig
 from wavegen.diffusion.training import Objective, aligned_pair, vocoder_loss
 from wavegen.errors import WavegenError
-from wavegen.models.vocoder import VocoderConfig, WaveGradVocoder, frames_to_samples
+from wavegen.audio.dsp import frames_to_samples
+from wavegen.models.vocoder import VocoderConfig, WaveGradVocoder
 from wavegen.models.vocoder.layers import noise_level_encoding
 
 AUDIO = AudioConfig()

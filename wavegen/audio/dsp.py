@@ -101,9 +101,26 @@ def mel_spectrogram(audio: Tensor, cfg: AudioConfig, log: bool = True) -> Tensor
     return mel[0] if squeeze else mel
 
 
+# Mel / sample alignment, in one place. Mel frames are centred: frame m describes the
+# samples around m·hop, so a mel of F frames describes (F - 1)·hop samples.
+
+
 def mel_frames(num_samples: int, cfg: AudioConfig) -> int:
     """How many mel frames :func:`mel_spectrogram` returns for ``num_samples`` samples."""
     return num_samples // cfg.hop_length + 1
+
+
+def frames_to_samples(frames: int, hop_length: int) -> int:
+    """How many samples a mel of ``frames`` centred frames describes: ``(frames - 1) · hop``.
+
+    The inverse of :func:`mel_frames` for hop-aligned clips.
+    """
+    return max(frames - 1, 0) * hop_length
+
+
+def covering_mel_frames(num_samples: int, hop_length: int) -> int:
+    """The fewest mel frames whose :func:`frames_to_samples` covers ``num_samples`` (a vocoder's input for them)."""
+    return -(-num_samples // hop_length) + 1
 
 
 @lru_cache(maxsize=8)

@@ -38,16 +38,19 @@ def log_mel_image(audio: Tensor, cfg: AudioConfig) -> np.ndarray:
     audio = torch.as_tensor(audio).detach().to("cpu", torch.float32).reshape(-1)
     if audio.numel() <= cfg.n_fft // 2:  # centred frames reflect-pad by n_fft/2, which needs more samples
         audio = torch.nn.functional.pad(audio, (0, cfg.n_fft // 2 + 1 - audio.numel()))
-    mel = mel_spectrogram(audio, cfg, log=True).numpy()
-    top = float(mel.max())
-    return np.maximum(mel, top - _DYNAMIC_RANGE_NATS).astype(np.float32)
+    return clip_to_dynamic_range(mel_spectrogram(audio, cfg, log=True).numpy())
 
 
 def _seconds(audio: Tensor, cfg: AudioConfig) -> float:
     return max(torch.as_tensor(audio).numel(), 1) / cfg.sample_rate
 
 
-def _draw(ax, mel: np.ndarray, seconds: float, cfg: AudioConfig, title: str | None, vmin=None, vmax=None):
+def draw_mel(ax, mel: np.ndarray, seconds: float, cfg: AudioConfig, title: str | None = None, vmin=None, vmax=None):
+    """Draw ndarray[n_mels, F] log-mel on a matplotlib Axes (seconds on x, mel bins on y); returns the image.
+
+    The one way every picture here draws a spectrogram (the codes' figure and the hierarchy's
+    long-run picture too), so they all read alike.
+    """
     image = ax.imshow(
         mel,
         origin="lower",
@@ -65,22 +68,32 @@ def _draw(ax, mel: np.ndarray, seconds: float, cfg: AudioConfig, title: str | No
     return image
 
 
-def _save(fig, path: os.PathLike | str) -> Path:
+def save_figure_png(fig, path: os.PathLike | str) -> Path:
+    """Write a Figure as a PNG atomically (a crash never leaves half a PNG behind); creates the folder."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Atomic: a crash never leaves half a PNG behind.
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     return path
 
 
+def save_mel_panels_png(path, panels: Sequence[tuple[np.ndarray, str | None]], seconds: float, cfg: AudioConfig,
+                        width: float = 10.0) -> Path:
+    """Log-mel images ndarray[n_mels, F] with titles -> one PNG, stacked, on one colour scale."""
+    vmin = float(min(m.min() for m, _ in panels))
+    vmax = float(max(m.max() for m, _ in panels))
+    fig = _figure(width, 4.0 if len(panels) == 1 else 3.5 * len(panels))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (mel, title) in zip(axes, panels):
+        image = draw_mel(ax, mel, seconds, cfg, title, vmin, vmax)
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    fig.colorbar(image, ax=list(axes), label="log magnitude")
+    return save_figure_png(fig, path)
+
+
 def save_spectrogram_png(path, audio: Tensor, cfg: AudioConfig, title: str | None = None) -> Path:
     """Tensor[T] -> a PNG of its log-mel spectrogram (seconds on x, mel bins on y)."""
-    fig = _figure(10, 4)
-    ax = fig.subplots()
-    image = _draw(ax, log_mel_image(audio, cfg), _seconds(audio, cfg), cfg, title)
-    fig.colorbar(image, ax=ax, label="log magnitude")
-    fig.tight_layout()
-    return _save(fig, path)
+    return save_mel_panels_png(path, [(log_mel_image(audio, cfg), title)], _seconds(audio, cfg), cfg)
 
 
 def save_spectrogram_comparison_png(
@@ -91,17 +104,14 @@ def save_spectrogram_comparison_png(
     titles: Sequence[str] = ("reference", "generated"),
 ) -> Path:
     """Two Tensor[T] clips -> one PNG with their log-mel spectrograms stacked, on one colour scale."""
-    ref_mel = log_mel_image(reference, cfg)
-    gen_mel = log_mel_image(generated, cfg)
-    vmin = float(min(ref_mel.min(), gen_mel.min()))
-    vmax = float(max(ref_mel.max(), gen_mel.max()))
-    fig = _figure(10, 7)
-    axes = fig.subplots(2, 1, sharex=True)
-    _draw(axes[0], ref_mel, _seconds(reference, cfg), cfg, titles[0], vmin, vmax)
-    image = _draw(axes[1], gen_mel, _seconds(generated, cfg), cfg, titles[1], vmin, vmax)
-    axes[0].set_xlabel("")
-    fig.colorbar(image, ax=list(axes), label="log magnitude")
-    return _save(fig, path)
+    seconds = max(_seconds(reference, cfg), _seconds(generated, cfg))
+    return save_mel_panels_png(path, [(log_mel_image(reference, cfg), titles[0]),
+                                      (log_mel_image(generated, cfg), titles[1])], seconds, cfg)
+
+
+def clip_to_dynamic_range(mel: np.ndarray) -> np.ndarray:
+    """ndarray log-mel -> the same, with everything more than 80 dB below its peak raised to that floor."""
+    return np.maximum(mel, float(mel.max()) - _DYNAMIC_RANGE_NATS).astype(np.float32)
 
 
 def spectrogram_image(audio: Tensor, cfg: AudioConfig) -> np.ndarray:

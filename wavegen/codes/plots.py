@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wavegen.atomic import atomic_write
 from wavegen.codes.events import change_mask
 
 
@@ -23,7 +22,7 @@ def codes_figure(audio: Tensor, indices: Tensor, levels: Sequence[int], hop: int
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from wavegen.audio.plots import log_mel_image
+    from wavegen.audio.plots import draw_mel, log_mel_image
 
     audio = torch.as_tensor(audio).detach().to("cpu", torch.float32).reshape(-1)
     indices = indices.detach().cpu()
@@ -33,12 +32,8 @@ def codes_figure(audio: Tensor, indices: Tensor, levels: Sequence[int], hop: int
     fig = Figure(figsize=(10, 2.5 + 0.6 * channels))
     FigureCanvasAgg(fig)
     spec_ax, code_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1 + 0.3 * channels]})
-    mel = log_mel_image(audio, audio_cfg)
-    spec_ax.imshow(mel, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
-                   extent=(0.0, audio.numel() / sr, 0, audio_cfg.n_mels))
-    spec_ax.set_ylabel("mel bin")
-    if title:
-        spec_ax.set_title(title)
+    draw_mel(spec_ax, log_mel_image(audio, audio_cfg), audio.numel() / sr, audio_cfg, title)
+    spec_ax.set_xlabel("")
     times = np.arange(frames + 1) * hop / sr
     for c in range(channels):
         # Each channel gets a lane of height 1, its levels spread over 80 % of it.
@@ -64,8 +59,7 @@ def codes_image(audio: Tensor, indices: Tensor, levels: Sequence[int], hop: int,
 def save_codes_png(path, audio: Tensor, indices: Tensor, levels: Sequence[int], hop: int, audio_cfg,
                    title: str | None = None) -> Path:
     """Write :func:`codes_figure` as a PNG (atomically: temporary file, then rename)."""
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from wavegen.audio.plots import save_figure_png
+
     fig = codes_figure(audio, indices, levels, hop, audio_cfg, title)
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    return path
+    return save_figure_png(fig, path)

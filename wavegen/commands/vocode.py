@@ -42,29 +42,18 @@ def register(sub) -> None:
 
 
 def _save_mel_comparison(png: Path, log_mel, audio, cfg) -> None:
-    """Input mel above the vocoded audio's mel, one colour scale (the plots module draws audio only)."""
-    import numpy as np
+    """Input mel above the vocoded audio's mel, one colour scale."""
+    from wavegen.audio.plots import clip_to_dynamic_range, log_mel_image, save_mel_panels_png
 
-    from wavegen.audio.plots import _DYNAMIC_RANGE_NATS, _draw, _figure, _save, log_mel_image
-
-    generated = log_mel_image(audio, cfg)
-    given = log_mel.numpy()
-    given = np.maximum(given, float(given.max()) - _DYNAMIC_RANGE_NATS)
-    vmin, vmax = float(min(given.min(), generated.min())), float(max(given.max(), generated.max()))
-    fig = _figure(10, 7)
-    axes = fig.subplots(2, 1, sharex=True)
     seconds = max(audio.numel(), 1) / cfg.sample_rate
-    _draw(axes[0], given, seconds, cfg, "input mel", vmin, vmax)
-    image = _draw(axes[1], generated, seconds, cfg, "vocoded", vmin, vmax)
-    axes[0].set_xlabel("")
-    fig.colorbar(image, ax=list(axes), label="log magnitude")
-    _save(fig, png)
+    save_mel_panels_png(png, [(clip_to_dynamic_range(log_mel.numpy()), "input mel"),
+                              (log_mel_image(audio, cfg), "vocoded")], seconds, cfg)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from wavegen.audio.dsp import AudioConfig
+    from wavegen.audio.dsp import AudioConfig, mel_frames
     from wavegen.audio.io import write_audio
     from wavegen.audio.plots import save_spectrogram_comparison_png
     from wavegen.diffusion.samplers import check_chunking, vocode_stream
@@ -126,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         save_spectrogram_comparison_png(png, given.audio[:shown], vocoded[:shown], audio_cfg,
                                         titles=("input", f"vocoded ({len(schedule)} steps)"))
     else:
-        frames = shown // audio_cfg.hop_length + 1
+        frames = mel_frames(shown, audio_cfg)
         _save_mel_comparison(png, given.log_mel[0, :, :frames], vocoded[:shown], audio_cfg)
     duration = vocoded.numel() / audio_cfg.sample_rate
     print(f"wrote {out} ({duration:.2f} s of audio, {len(schedule)} steps) and {png.name}; vocoded in {seconds:.1f} s, "

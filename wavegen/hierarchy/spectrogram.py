@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wavegen.atomic import atomic_write
 from wavegen.audio.dsp import AudioConfig
 
 
@@ -70,26 +69,13 @@ class BoundedSpectrogram:
         cols = self.columns + ([np.max(self._pending, axis=0)] if self._pending else [])
         if not cols:
             return np.full((self.cfg.n_mels, 1), np.log(1e-5), dtype=np.float32)
-        mel = np.stack(cols, axis=1).astype(np.float32)
-        return np.maximum(mel, mel.max() - 80.0 / 20.0 * np.log(10.0))
+        from wavegen.audio.plots import clip_to_dynamic_range
+
+        return clip_to_dynamic_range(np.stack(cols, axis=1))
 
     def save_png(self, path: os.PathLike | str, title: str = "") -> Path:
         """Write the picture atomically (temp file + rename)."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from wavegen.audio.plots import save_mel_panels_png
 
-        fig = Figure(figsize=(12, 4))
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
         seconds = max(self.samples, 1) / self.cfg.sample_rate
-        image = ax.imshow(self.image(), origin="lower", aspect="auto", interpolation="nearest",
-                          extent=(0.0, seconds, 0, self.cfg.n_mels), cmap="magma")
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("mel bin")
-        if title:
-            ax.set_title(title)
-        fig.colorbar(image, ax=ax, label="log magnitude")
-        fig.tight_layout()
-        path = Path(path)
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-        return path
+        return save_mel_panels_png(path, [(self.image(), title or None)], seconds, self.cfg, width=12.0)

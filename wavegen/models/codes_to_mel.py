@@ -85,7 +85,9 @@ class CodesToMel(nn.Module):
 
     def num_mel_frames(self, num_samples: int) -> int:
         """Mel frames whose vocoded audio, (M-1)·mel_hop samples, covers ``num_samples``."""
-        return math.ceil(num_samples / self.cfg.mel_hop) + 1
+        from wavegen.audio.dsp import covering_mel_frames
+
+        return covering_mel_frames(num_samples, self.cfg.mel_hop)
 
     def code_values(self, indices: Tensor) -> Tensor:
         """LongTensor[B, C, F] -> grid values Tensor[B, C, F]."""

@@ -20,12 +20,4 @@ def build_vocoder(cfg: VocoderConfig):
     return SpectralVocoder(cfg) if cfg.architecture == "spectral" else WaveGradVocoder(cfg)
 
 
-def frames_to_samples(frames: int, hop_length: int) -> int:
-    """How many samples a mel of ``frames`` centred frames describes: ``(frames - 1) · hop``.
-
-    The inverse of :func:`wavegen.audio.dsp.mel_frames` for hop-aligned clips.
-    """
-    return max(frames - 1, 0) * hop_length
-
-
-__all__ = ["SpectralVocoder", "VocoderConfig", "WaveGradVocoder", "build_vocoder", "frames_to_samples"]
+__all__ = ["SpectralVocoder", "VocoderConfig", "WaveGradVocoder", "build_vocoder"]

@@ -5,7 +5,7 @@ Time alignment (the convention used everywhere in wavegen's vocoder): mel frame
 samples has ``N + 1`` centred mel frames (:func:`wavegen.audio.dsp.mel_frames`);
 training uses the first ``N``, and vocoding ``F`` frames produces ``F·hop``
 samples of which the first ``(F-1)·hop`` are the clip (see
-:func:`wavegen.models.vocoder.frames_to_samples`).
+:func:`wavegen.audio.dsp.frames_to_samples`).
 """
 
 from __future__ import annotations
