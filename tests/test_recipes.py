@@ -1,7 +1,5 @@
 """The recipe runner: stage graph, placeholders, skipping finished stages, resuming."""
 
-from pathlib import Path
-
 import json
 from pathlib import Path
 
