@@ -26,7 +26,8 @@ def register(sub) -> None:
                    "models: logistic-scale temperature, 0 takes the component's mean (with --mixture-temperature 0 "
                    "too, fully greedy)")
     p.add_argument("--top-p", type=float, default=1.0,
-                   help="μ-law models: sample only from the most likely classes holding this much probability "
+                   help="μ-law models (and lpc_mol models such as piano-tiny, whose mixture is spread over "
+                   "μ-law classes): sample only from the most likely classes holding this much probability "
                    "(nucleus sampling), in (0, 1]. Below 1 the draw is made in Python, one kernel call per sample "
                    "(much slower), whatever --backend")
     p.add_argument("--mixture-temperature", type=float, default=None,
