@@ -32,6 +32,37 @@ def unseen_pieces(count: int) -> list[str]:
     return [piece for piece in candidate_order(spec) if piece not in chosen][:count]
 
 
+def render_unseen(pieces: list[str], soundfont, sample_rate: int, hop: int, seconds: float, offset: float):
+    """Tensor[N, T]: ``seconds`` from ``offset`` of each piece (performed as the embedded set would),
+    rendered by the built-in synthesiser (``soundfont`` None) or fluidsynth with ``soundfont``;
+    T = ``seconds`` rounded down to whole ``hop``s, zero-padded where a piece ends sooner."""
+    import numpy as np
+    import torch
+
+    from wavegen.data.embedded import EmbeddedSpec, _piece_key, _rng
+    from wavegen.data.renderer import render_builtin, render_fluidsynth
+    from wavegen.data.scores import parse_corpus_piece, perform
+
+    spec = EmbeddedSpec(root="unused")
+    clips = []
+    for piece in pieces:
+        performance = perform(parse_corpus_piece(piece), piece, _rng(spec.seed, 2, _piece_key(piece)),
+                              default_tempo_bpm=spec.tempo_bpm, tempo_jitter=spec.tempo_jitter,
+                              max_seconds=offset + seconds + 2)
+        if soundfont is None:
+            audio = render_builtin(performance.notes, sample_rate, seed=_piece_key(piece))
+        else:
+            os.environ["WAVEGEN_SOUNDFONT"] = str(soundfont)
+            audio = render_fluidsynth(performance.notes, sample_rate)
+        start = int(offset * sample_rate)
+        length = int(seconds * sample_rate) // hop * hop
+        clip = np.zeros(length, dtype=np.float32)
+        piece_audio = audio[start: start + length]
+        clip[: piece_audio.shape[0]] = piece_audio
+        clips.append(torch.from_numpy(clip))
+    return torch.stack(clips)
+
+
 def soundfonts(folder: str) -> list[Path]:
     found = sorted({p.resolve() for p in Path(folder).rglob("*") if p.suffix.lower() in (".sf2", ".sf3")})
     return [p for p in found if p.is_file()]
@@ -56,36 +87,17 @@ def main() -> None:
 
     import wavegen
     from wavegen.audio.dsp import griffin_lim
-    from wavegen.data.embedded import EmbeddedSpec, _piece_key, _rng
-    from wavegen.data.renderer import render_builtin, render_fluidsynth
-    from wavegen.data.scores import parse_corpus_piece, perform
     from wavegen.metrics import log_mel_l1, log_spectral_distance, multi_resolution_stft_distance, peak_energy_share
 
     torch.set_num_threads(args.threads)
     vocoder = wavegen.load(args.model)
     cfg = vocoder.audio
-    spec = EmbeddedSpec(root="unused")
     pieces = unseen_pieces(args.pieces)
     pianos = [("built-in", None)] + [(sf.stem, sf) for sf in soundfonts(args.soundfonts)]
     rows = []
     for piano, path in pianos:
-        clips = []
-        for piece in pieces:
-            performance = perform(parse_corpus_piece(piece), piece, _rng(spec.seed, 2, _piece_key(piece)),
-                                  default_tempo_bpm=spec.tempo_bpm, tempo_jitter=spec.tempo_jitter,
-                                  max_seconds=args.offset + args.seconds + 2)
-            if path is None:
-                audio = render_builtin(performance.notes, cfg.sample_rate, seed=_piece_key(piece))
-            else:
-                os.environ["WAVEGEN_SOUNDFONT"] = str(path)
-                audio = render_fluidsynth(performance.notes, cfg.sample_rate)
-            start = int(args.offset * cfg.sample_rate)
-            length = int(args.seconds * cfg.sample_rate) // cfg.hop_length * cfg.hop_length
-            clip = np.zeros(length, dtype=np.float32)
-            piece_audio = audio[start: start + length]
-            clip[: piece_audio.shape[0]] = piece_audio
-            clips.append(torch.from_numpy(clip))
-        x = torch.stack(clips)
+        x = render_unseen(pieces, path, cfg.sample_rate, cfg.hop_length, args.seconds, args.offset)
+        clips = list(x)
         mel = torch.stack([vocoder.mel(c) for c in clips])
         out = vocoder.vocode(mel, steps=args.steps, generator=torch.Generator().manual_seed(0),
                              mel_projection=args.mel_projection)
