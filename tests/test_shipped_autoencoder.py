@@ -18,6 +18,10 @@ from test_shipped_vocoder import fluidsynth_ready, rendered
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+# Log-mel L1 of the decoded clip to the clip; measured with the shipped file: 0.829 (built-in,
+# peak share 0.803) and 0.544 (FluidR3, peak share 0.788).
+LOG_MEL_L1_BOUND = {"builtin": 1.0, "fluidr3": 0.7}
+
 
 @pytest.fixture(scope="module")
 def piano_ae():
@@ -38,10 +42,6 @@ def test_piano_ae_decodes_a_clip_rendered_now_as_pitched_piano(piano_ae, rendere
     print(f"{renderer}: peak-energy share {share:.3f} (input {peak_energy_share(clip):.3f}), log-mel L1 {l1:.3f}")
     assert share >= 0.5
     assert l1 < LOG_MEL_L1_BOUND[renderer]
-
-
-# Measured with the shipped file: see the test's printout and docs/piano_ae.md.
-LOG_MEL_L1_BOUND = {"builtin": 1.0, "fluidr3": 1.0}
 
 
 def test_piano_ae_is_small_checksummed_and_names_its_vocoder():
