@@ -212,7 +212,9 @@ def evaluate(args) -> None:
         clip_codes = torch.stack([codes[i][:, s // model.hop : s // model.hop + frames] for i, s in starts])
         generator = torch.Generator().manual_seed(args.seed)
         t1 = time.time()
-        recon = model.decode(clip_codes, clip_samples, temperature=args.temperature, generator=generator,
+        from wavegen.generate.autoencoder import decode
+
+        recon = decode(model, clip_codes, clip_samples, temperature=args.temperature, generator=generator,
                              chunk_size=4000, backend=args.backend)
         sample_seconds = time.time() - t1
         train_seconds = (RUNS / name / "train_seconds.txt")

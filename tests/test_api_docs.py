@@ -39,7 +39,7 @@ def test_the_api_page_runs(tmp_path, monkeypatch, data_dir):
     registry.mkdir()
     monkeypatch.setenv(pretrained.ENV, str(registry))
     for name, experiment in (("piano-16k", "vocoder_debug"), ("piano-tiny", "wavenet_debug"),
-                             ("piano-ae", "autoencoder_debug")):
+                             ("piano-ae", "autoencoder_debug_mel")):
         export(M.untrained_checkpoint(tmp_path / f"{name}.pt", experiment), name, fp16=(name == "piano-16k"))
     try:
         result = doctest.testfile(str(DOC), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)

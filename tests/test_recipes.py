@@ -103,7 +103,8 @@ def test_quickstart_recipe_end_to_end(tmp_path, capsys):
     assert "done, skip" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["quickstart", "piano_tiny", "piano_wavenet", "piano_autoencoder", "piano_vocoder"])
+@pytest.mark.parametrize("name", ["quickstart", "piano_tiny", "piano_wavenet", "piano_autoencoder", "piano_vocoder",
+                                  "piano_ae"])
 def test_recipes_run_end_to_end_from_an_empty_root_at_smoke_scale(tmp_path, capsys, name):
     """Every stage of the recipe runs (a few steps each, debug sizes, the small data) from an empty
     root and leaves its marker; piano_hierarchy_tiny runs end to end in tests/test_hierarchy.py.

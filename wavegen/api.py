@@ -13,7 +13,7 @@ and ``wavegen.train_model``.
 Each object owns its weights (EMA unless ``use_ema=False``), its audio config
 and its device. The methods are thin wrappers over the functions the CLI uses
 (:func:`wavegen.diffusion.samplers.vocode`, :func:`wavegen.generate.sampling.generate_tokens`,
-the autoencoder's ``encode`` / ``decode_stream``), so the API and ``wavegen
+the autoencoder's ``encode`` and :func:`wavegen.generate.autoencoder.decode_stream`), so the API and ``wavegen
 vocode`` / ``sample`` / ``encode`` / ``decode`` / ``generate`` give the same audio for the same seed.
 See docs/api.md for shape-annotated examples.
 """
@@ -231,7 +231,12 @@ class WaveNet(Model):
 
 
 class Autoencoder(Model):
-    """A WaveNet autoencoder: audio <-> scalar-quantised code indices."""
+    """An autoencoder: audio <-> scalar-quantised code indices.
+
+    Its way back to audio depends on the decoder: a WaveNet decoder samples the audio; a mel
+    decoder (``decoder_kind: mel``, e.g. the shipped ``piano-ae``) predicts the log-mel, which
+    the shipped vocoder the model names (``vocoder``) turns into audio.
+    """
 
     family = "autoencoder"
 
@@ -239,6 +244,15 @@ class Autoencoder(Model):
     def hop(self) -> int:
         """Audio samples per code frame."""
         return self.module.hop
+
+    @property
+    def vocoder(self) -> Optional[Vocoder]:
+        """A mel decoder's vocoder (loaded on first use), None for a WaveNet decoder."""
+        if self.module.decoder_kind != "mel":
+            return None
+        if getattr(self, "_vocoder", None) is None:
+            self._vocoder = mel_decoder_vocoder(self.module, self.audio, self.device)
+        return self._vocoder
 
     @torch.no_grad()
     def encode(self, audio: Tensor, chunk_frames: int = 4096) -> Tensor:
@@ -248,28 +262,49 @@ class Autoencoder(Model):
         return self.module.encode(audio.to(self.device), chunk_frames=chunk_frames).cpu()
 
     @torch.no_grad()
+    def decode_mel(self, codes: Tensor, num_samples: Optional[int] = None) -> Tensor:
+        """A mel decoder's log-mel: LongTensor[C, F] (or [B, C, F]) -> Tensor[n_mels, M] (or [B, n_mels, M]),
+        M = ceil(num_samples / mel_hop) + 1, on the CPU (what :meth:`decode` hands the vocoder)."""
+        if self.module.decoder_kind != "mel":
+            raise WavegenError(f"{self.source} decodes with a WaveNet, not through a mel; use decode")
+        batched = _batched_codes(codes).to(self.device)
+        try:
+            mel = self.module.decode_mel(batched, num_samples)
+        except ValueError as exc:  # codes out of range, num_samples beyond the frames
+            raise WavegenError(str(exc)) from None
+        return (mel if codes.dim() == 3 else mel[0]).cpu()
+
+    @torch.no_grad()
     def decode(self, codes: Tensor, num_samples: Optional[int] = None, temperature: Optional[float] = None,
                generator: Optional[torch.Generator] = None, backend: str = "auto", chunk: int = 4000,
-               progress: Progress = None) -> Tensor:
+               progress: Progress = None, steps: Optional[int] = None) -> Tensor:
         """Code indices LongTensor[C, F] (or [B, C, F]) -> audio Tensor[num_samples] (or [B, num_samples]).
 
-        The WaveNet decoder samples the audio: ``temperature`` 0 is greedy. ``num_samples``
-        defaults to F · hop (pass the encoded audio's length to get it back exactly).
+        ``num_samples`` defaults to F · hop (pass the encoded audio's length to get it back exactly).
+        WaveNet decoder: it samples the audio; ``temperature`` 0 is greedy, ``backend`` and
+        ``chunk`` choose the kernels. Mel decoder: the vocoder's :meth:`Vocoder.vocode` turns
+        the predicted mel into audio (``steps``: its diffusion steps, default its stored
+        schedule). ``generator`` seeds the sampling either way (default seed 0).
         """
         from wavegen.commands import check_backend
+        from wavegen.generate.autoencoder import decode_stream
 
         if codes.dim() not in (2, 3):
             raise WavegenError(f"codes must be LongTensor[C, F] or [B, C, F], got shape {tuple(codes.shape)}")
-        temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
-        check_backend(backend)
-        batched = (codes if codes.dim() == 3 else codes[None]).to(self.device)
-        total = batched.shape[-1] * self.hop if num_samples is None else int(num_samples)
         if generator is None:
             generator = torch.Generator().manual_seed(0)
+        if self.module.decoder_kind == "mel":
+            mel = self.decode_mel(codes, num_samples)
+            total = codes.shape[-1] * self.hop if num_samples is None else int(num_samples)
+            return vocode_to_length(self.vocoder, mel, total, steps, generator, progress)
+        temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
+        check_backend(backend)
+        batched = _batched_codes(codes).to(self.device)
+        total = batched.shape[-1] * self.hop if num_samples is None else int(num_samples)
         report = _Reporter(progress, total, "decode", "smp")
         pieces = []
         try:
-            for piece in self.module.decode_stream(batched, total, temperature=temperature, generator=generator,
+            for piece in decode_stream(self.module, batched, total, temperature=temperature, generator=generator,
                                                    chunk_size=chunk, backend=backend):
                 pieces.append(piece.float().cpu())
                 report.update(piece.shape[1])
@@ -279,6 +314,39 @@ class Autoencoder(Model):
             report.close()
         audio = torch.cat(pieces, dim=1)
         return audio if codes.dim() == 3 else audio[0]
+
+
+def _batched_codes(codes: Tensor) -> Tensor:
+    if codes.dim() not in (2, 3):
+        raise WavegenError(f"codes must be LongTensor[C, F] or [B, C, F], got shape {tuple(codes.shape)}")
+    return codes if codes.dim() == 3 else codes[None]
+
+
+def mel_decoder_vocoder(module, audio, device) -> "Vocoder":
+    """The shipped vocoder a mel-decoder autoencoder names, checked to read the mel it predicts.
+
+    module: the autoencoder (``decoder_kind: mel``); audio: its :class:`AudioConfig` (the mel
+    front-end it was trained on). Shared by :class:`Autoencoder` and ``wavegen decode``.
+    """
+    name = module.cfg.vocoder
+    if not name:
+        raise WavegenError("this autoencoder decodes to a mel but names no vocoder (model config key 'vocoder')")
+    vocoder = load(name, device=device)
+    if not isinstance(vocoder, Vocoder):
+        raise WavegenError(f"the autoencoder's vocoder {name!r} is a {vocoder.family}, not a vocoder")
+    if vocoder.audio != audio:
+        raise WavegenError(f"the vocoder {name!r} reads another mel than this autoencoder predicts "
+                           f"({vocoder.audio} against {audio})")
+    return vocoder
+
+
+def vocode_to_length(vocoder: "Vocoder", mel: Tensor, num_samples: int, steps: Optional[int],
+                     generator: torch.Generator, progress: Progress = None) -> Tensor:
+    """Tensor[n_mels, M] (or [B, n_mels, M]) -> audio Tensor[num_samples] (or [B, num_samples]),
+    vocoded by :meth:`Vocoder.vocode` (its stored schedule and mel projection unless ``steps``)."""
+    audio = vocoder.vocode(mel, steps=steps, generator=generator, progress=progress)
+    short = num_samples - audio.shape[-1]
+    return torch.nn.functional.pad(audio, (0, short)) if short > 0 else audio[..., :num_samples]
 
 
 _CLASSES = {cls.family: cls for cls in (Vocoder, WaveNet, Autoencoder)}

@@ -5,20 +5,29 @@
     audio Tensor[B, T]
       -> Encoder (non-causal, strided)           pre-activations Tensor[B, C, F], F = ceil(T / hop)
       -> ScalarQuantiser (C channels, L_c levels) indices LongTensor[B, C, F], grid values in [-1, 1]
-      -> WaveNet decoder, locally conditioned on the grid values (local_channels = C, local_hop = hop)
-      -> logits Tensor[B, A, T] for every next sample (teacher-forced training)
+      -> decoder, by ``decoder_kind``:
+         wavenet: a WaveNet locally conditioned on the grid values (local_channels = C, local_hop = hop)
+                  -> logits Tensor[B, A, T] for every next sample (teacher-forced training)
+         mel:     :class:`~wavegen.models.codes_to_mel.CodesToMel` on the grid values
+                  -> log-mel Tensor[B, n_mels, T // mel_hop + 1], turned into audio by the
+                     shipped vocoder named in ``vocoder`` (see :mod:`wavegen.api`)
 
-Training minimises the decoder's NLL plus a slowness penalty on the code values
-(its weight steered by :class:`~wavegen.codes.slowness.RateController` to a target
-event rate) plus an optional margin penalty. Generation goes through the decoder's
-step API (:func:`wavegen.generate.sampling.generate_audio`), so the fused kernels
-behind :meth:`WaveNet.step` speed decoding up without any change here.
+Training minimises the decoder's loss (the WaveNet's NLL, or the L1 distance of the
+predicted log-mel to the audio's) plus a slowness penalty on the code values (its
+weight steered by :class:`~wavegen.codes.slowness.RateController` to a target event
+rate) plus an optional margin penalty. The WaveNet kind generates through the
+decoder's step API (:func:`wavegen.generate.sampling.generate_audio`), so the fused
+kernels behind :meth:`WaveNet.step` speed decoding up without any change here. The
+mel kind decodes in one parallel pass and leaves the vocoder to the caller: a
+vocoder is larger than this model and ships on its own.
 
 The API other stages build on::
 
     model.encode(audio)          -> indices LongTensor[B, C, F]
     model.decode_codes(indices)  -> local features Tensor[B, C, F] (what the decoder is conditioned on)
-    model.decode(indices, n)     -> audio Tensor[B, n], sampled
+    wavegen.generate.autoencoder.decode(model, indices, n) -> audio Tensor[B, n], sampled (wavenet kind;
+                                    the sampling loop lives with the other sampling code, not in models/)
+    model.decode_mel(indices, n) -> log-mel Tensor[B, n_mels, ceil(n / mel_hop) + 1] (mel kind)
     model.fingerprint()          -> 16 bytes identifying these weights (stored in code files)
 """
 
@@ -36,8 +45,13 @@ from torch import Tensor, nn
 
 from wavegen.codes.quantiser import Quantised, ScalarQuantiser
 from wavegen.codes.slowness import SLOWNESS_KINDS, RateController
+from wavegen.models.codes_to_mel import CodesToMel, CodesToMelConfig
 from wavegen.models.encoder import Encoder, EncoderConfig
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
+
+DECODER_KINDS = ("wavenet", "mel")
+# Decoder options the autoencoder sets itself, per kind (the codes' channels, hop and rate).
+_OWNED = {"wavenet": ("local_channels", "local_hop"), "mel": ("levels", "hop", "sample_rate")}
 
 
 @dataclass
@@ -62,7 +76,10 @@ class AutoencoderConfig:
     noise_substitution: bool = True  # train the decoder on continuous codes + one level of uniform noise
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     slowness: SlownessConfig = field(default_factory=SlownessConfig)
-    decoder: WaveNetConfig = field(default_factory=WaveNetConfig)
+    decoder_kind: str = "wavenet"  # wavenet (samples audio) | mel (predicts the log-mel; a vocoder makes audio)
+    vocoder: Optional[str] = None  # mel kind: the shipped vocoder (wavegen.pretrained name) trained on that mel
+    # A WaveNetConfig for the wavenet kind, a CodesToMelConfig for the mel kind.
+    decoder: WaveNetConfig | CodesToMelConfig = field(default_factory=WaveNetConfig)
 
     @classmethod
     def from_mapping(cls, cfg) -> "AutoencoderConfig":
@@ -76,10 +93,16 @@ class AutoencoderConfig:
         encoder = _dataclass_from(EncoderConfig, top.pop("encoder", {}) or {}, "encoder")
         slowness = _dataclass_from(SlownessConfig, top.pop("slowness", {}) or {}, "slowness")
         decoder_map = dict(top.pop("decoder", {}) or {})
-        for owned in ("local_channels", "local_hop"):
+        kind = top.get("decoder_kind", "wavenet")
+        if kind not in DECODER_KINDS:
+            raise WavegenError(f"unknown decoder_kind {kind!r}; choose one of {DECODER_KINDS}")
+        for owned in _OWNED[kind]:
             if owned in decoder_map:
-                raise WavegenError(f"decoder.{owned} is set by the autoencoder (levels and hop); remove it")
-        decoder = WaveNetConfig.from_mapping(decoder_map)
+                raise WavegenError(f"decoder.{owned} is set by the autoencoder (levels, hop, sample_rate); remove it")
+        if kind == "wavenet":
+            decoder = WaveNetConfig.from_mapping(decoder_map)
+        else:  # the owned keys get placeholders here; decoder_config() fills in the real ones
+            decoder = CodesToMelConfig.from_mapping({**decoder_map, "hop": decoder_map.get("mel_hop", 256)})
         result = _dataclass_from(cls, top, "autoencoder", encoder=encoder, slowness=slowness, decoder=decoder)
         result.levels = [int(v) for v in result.levels]
         result.check()
@@ -96,16 +119,38 @@ class AutoencoderConfig:
             raise WavegenError(f"unknown slowness kind {self.slowness.kind!r}; choose one of {SLOWNESS_KINDS}")
         if self.slowness.values not in ("quantised", "continuous"):
             raise WavegenError(f"slowness.values must be 'quantised' or 'continuous', not {self.slowness.values!r}")
-        if self.encoder.strides and math.prod(self.encoder.strides) != self.hop:
+        if self.encoder.input == "mel":
+            if self.hop % self.encoder.mel_hop:
+                raise WavegenError(f"a mel-input encoder needs the hop {self.hop} to be a multiple of "
+                                   f"encoder.mel_hop {self.encoder.mel_hop}")
+            if self.encoder.strides and math.prod(self.encoder.strides) * self.encoder.mel_hop != self.hop:
+                raise WavegenError(f"encoder.strides {self.encoder.strides} times encoder.mel_hop "
+                                   f"{self.encoder.mel_hop} must equal the hop {self.hop}")
+        elif self.encoder.strides and math.prod(self.encoder.strides) != self.hop:
             raise WavegenError(f"encoder.strides {self.encoder.strides} must multiply to the hop {self.hop}")
+        if self.decoder_kind not in DECODER_KINDS:
+            raise WavegenError(f"unknown decoder_kind {self.decoder_kind!r}; choose one of {DECODER_KINDS}")
+        if self.decoder_kind == "mel":
+            mel_hop = self.decoder.mel_hop
+            if mel_hop % self.hop and self.hop % mel_hop:
+                raise WavegenError(f"the mel decoder needs decoder.mel_hop {mel_hop} and the hop {self.hop} "
+                                   "to divide one another")
 
-    def decoder_config(self) -> WaveNetConfig:
-        """The decoder WaveNet's config: conditioned on C channels at one frame per hop."""
+    def decoder_config(self) -> WaveNetConfig | CodesToMelConfig:
+        """The decoder's config, reading C channels at one frame per hop."""
+        if self.decoder_kind == "mel":
+            return CodesToMelConfig(**{**self.decoder.to_dict(), "levels": list(self.levels), "hop": self.hop,
+                                       "sample_rate": self.sample_rate})
         return WaveNetConfig(**{**self.decoder.to_dict(), "local_channels": len(self.levels), "local_hop": self.hop})
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["decoder"] = {k: v for k, v in d["decoder"].items() if k not in ("local_channels", "local_hop")}
+        d["encoder"] = self.encoder.to_dict()
+        d["decoder"] = {k: v for k, v in d["decoder"].items() if k not in _OWNED[self.decoder_kind]}
+        if self.decoder_kind == "wavenet":
+            # Left out so that a WaveNet autoencoder's config, and with it the fingerprint its
+            # code files carry, stays what it was before the mel kind existed.
+            del d["decoder_kind"], d["vocoder"]
         return d
 
 
@@ -132,23 +177,25 @@ def _dataclass_from(cls, mapping: dict, where: str, **fixed):
 
 @dataclass
 class AutoencoderOutput:
-    """A teacher-forced pass: logits Tensor[B, A, T] for targets Tensor[B, T], and the codes."""
+    """A training pass and its codes. WaveNet kind: logits Tensor[B, A, T] for targets Tensor[B, T]
+    (teacher-forced). Mel kind: mel Tensor[B, n_mels, T // mel_hop + 1], the predicted log-mel."""
 
-    logits: Tensor
-    targets: Tensor
     codes: Quantised
+    logits: Optional[Tensor] = None
+    targets: Optional[Tensor] = None
+    mel: Optional[Tensor] = None
 
 
 class WaveNetAutoencoder(nn.Module):
     def __init__(self, cfg: AutoencoderConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg.encoder, len(cfg.levels), cfg.hop)
+        self.encoder = Encoder(cfg.encoder, len(cfg.levels), cfg.hop, cfg.sample_rate)
         self.quantiser = ScalarQuantiser(cfg.levels, cfg.bound)
         s = cfg.slowness
         self.controller = RateController(s.target_events_per_second, s.initial_weight, s.gain, s.min_weight,
                                          s.max_weight, s.warmup_steps)
-        self.decoder = WaveNet(cfg.decoder_config())
+        self.decoder = CodesToMel(cfg.decoder_config()) if cfg.decoder_kind == "mel" else WaveNet(cfg.decoder_config())
 
     # ------------------------------------------------------------------ sizes
 
@@ -167,6 +214,10 @@ class WaveNetAutoencoder(nn.Module):
     @property
     def channels(self) -> int:
         return len(self.cfg.levels)
+
+    @property
+    def decoder_kind(self) -> str:
+        return self.cfg.decoder_kind
 
     def num_frames(self, num_samples: int) -> int:
         """Code frames for ``num_samples`` of audio: ceil(num_samples / hop)."""
@@ -218,11 +269,16 @@ class WaveNetAutoencoder(nn.Module):
     # ------------------------------------------------------------------ training
 
     def forward(self, audio: Tensor) -> AutoencoderOutput:
-        """Teacher-forced pass over Tensor[B, T] audio: logits for every sample given the ones before."""
+        """Training pass over Tensor[B, T] audio: the WaveNet's teacher-forced logits for every sample
+        given the ones before, or the mel decoder's log-mel (frames centred on 0, mel_hop, ... as
+        :func:`wavegen.audio.dsp.mel_spectrogram` makes them)."""
         codes = self.quantise(audio)
         local = codes.values
         if self.training and self.cfg.noise_substitution:
             local = self.quantiser.noisy_values(codes.continuous)
+        if self.decoder_kind == "mel":
+            mel_frames = audio.shape[-1] // self.decoder.cfg.mel_hop + 1
+            return AutoencoderOutput(codes=codes, mel=self.decoder.from_values(local, mel_frames))
         head = self.decoder.head
         targets = head.encode(audio)
         silence = head.silence(audio.shape[0], audio.device).to(targets.dtype)
@@ -233,36 +289,27 @@ class WaveNetAutoencoder(nn.Module):
     # ------------------------------------------------------------------ decoding
 
     @torch.no_grad()
-    def decode_stream(
-        self,
-        indices: Tensor,
-        num_samples: Optional[int] = None,
-        temperature: float = 1.0,
-        generator: Optional[torch.Generator] = None,
-        chunk_size: int = 4096,
-        backend: str = "auto",
-    ) -> Iterator[Tensor]:
-        """Sample audio for codes LongTensor[B, C, F]; yields chunks Tensor[B, <=chunk_size].
-
-        ``num_samples`` defaults to F·hop and must not exceed it.
-        """
-        from wavegen.generate.sampling import generate_audio
-
-        if indices.dim() != 3:
-            raise ValueError(f"expected code indices Tensor[B, C, F], got shape {tuple(indices.shape)}")
+    def check_length(self, indices: Tensor, num_samples: Optional[int]) -> int:
+        """How many samples to decode from codes LongTensor[B, C, F]: ``num_samples`` (default F·hop), at most F·hop."""
         capacity = indices.shape[-1] * self.hop
         num_samples = capacity if num_samples is None else int(num_samples)
         if not 0 < num_samples <= capacity:
             raise ValueError(f"{indices.shape[-1]} frames hold 1..{capacity} samples, asked for {num_samples}")
-        local = self.decode_codes(indices)
-        yield from generate_audio(self.decoder, num_samples, batch_size=indices.shape[0], local=local,
-                                  temperature=temperature, generator=generator, chunk_size=chunk_size,
-                                  backend=backend)
+        return num_samples
 
     @torch.no_grad()
-    def decode(self, indices: Tensor, num_samples: Optional[int] = None, **kwargs) -> Tensor:
-        """Codes LongTensor[B, C, F] -> sampled audio Tensor[B, num_samples] (default F·hop)."""
-        return torch.cat(list(self.decode_stream(indices, num_samples, **kwargs)), dim=1)
+    def decode_mel(self, indices: Tensor, num_samples: Optional[int] = None) -> Tensor:
+        """Mel kind: codes LongTensor[B, C, F] -> log-mel Tensor[B, n_mels, ceil(n / mel_hop) + 1].
+
+        That many frames vocode to at least ``num_samples`` (default F·hop) samples: a vocoder
+        makes (M-1)·mel_hop samples from M frames.
+        """
+        if self.decoder_kind != "mel":
+            raise ValueError("decode_mel needs an autoencoder with decoder_kind 'mel'")
+        if indices.dim() != 3:
+            raise ValueError(f"expected code indices Tensor[B, C, F], got shape {tuple(indices.shape)}")
+        num_samples = self.check_length(indices, num_samples)
+        return self.decoder(indices, self.decoder.num_mel_frames(num_samples)).float()
 
     # ------------------------------------------------------------------ identity
 

@@ -101,6 +101,11 @@ class CodesToMel(nn.Module):
 
     def forward(self, indices: Tensor, mel_frames: int) -> Tensor:
         """LongTensor[B, C, F] -> Tensor[B, n_mels, mel_frames] (frame m from code frame min(m·mel_hop // hop, F-1))."""
-        out = self.per_frame(self.code_values(indices))
+        return self.from_values(self.code_values(indices), mel_frames)
+
+    def from_values(self, values: Tensor, mel_frames: int) -> Tensor:
+        """Code values Tensor[B, C, F] (grid values, or the continuous ones while training) ->
+        Tensor[B, n_mels, mel_frames], as :meth:`forward`."""
+        out = self.per_frame(values.to(self.output.weight.dtype))
         picks = torch.clamp(self.code_frame_of(torch.arange(mel_frames, device=out.device)), max=out.shape[-1] - 1)
         return out[..., picks]

@@ -12,9 +12,16 @@ A non-causal convolution stack (it may look ahead: encoding happens before decod
       -> 1x1 conv to C channels                         Tensor[B, C, F], F = T / hop
 
 ``hop`` is the product of the strides. The input is raw audio (μ-law companded
-by default); a log-mel front end was not used: the strided stack learns its
-own filterbank and keeps the encoder free of STFT framing, so every frame sees
-exactly the samples its hop covers and chunked encoding stays exact.
+by default): the strided stack learns its own filterbank and keeps the encoder
+free of STFT framing, so every frame sees exactly the samples its hop covers.
+
+``input: mel`` swaps the sample-rate stages for a fixed log-mel front end (``mel_bands``
+bands, one frame per ``mel_hop`` samples, centred, as :func:`wavegen.audio.dsp.mel_spectrogram`
+makes them); the strides then only downsample mel frames (``hop = mel_hop · Π strides``).
+It is for the mel-decoder autoencoder, whose loss is the log-mel: there the raw stack had
+to learn that filterbank back and cost ~0.9 s a step of 4 x 2 s on one CPU thread
+(see docs/piano_ae.md). Chunked encoding stays exact either way: ``context`` covers
+the STFT window too.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ENCODER_INPUTS = ("mulaw", "linear")
+ENCODER_INPUTS = ("mulaw", "linear", "mel")
 
 
 def default_strides(hop: int) -> list[int]:
@@ -68,10 +75,22 @@ class EncoderConfig:
     dilations: list[int] = field(default_factory=lambda: [1, 3, 9])  # residual units per stage
     frame_dilations: list[int] = field(default_factory=lambda: [1, 2, 4])  # residual units at the frame rate
     kernel_size: int = 3
-    input: str = "mulaw"  # mulaw | linear
+    input: str = "mulaw"  # mulaw | linear | mel (a log-mel front end, see the module docstring)
+    mel_bands: int = 80  # input: mel only
+    mel_hop: int = 256  # input: mel only; n_fft = window = 4 · mel_hop, 0 Hz to Nyquist
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.input != "mel":  # left out, so the configs (and fingerprints) of audio-input encoders stay as they were
+            del d["mel_bands"], d["mel_hop"]
+        return d
+
+    def mel_config(self, sample_rate: int):
+        """The front end's :class:`~wavegen.audio.dsp.AudioConfig` (input: mel)."""
+        from wavegen.audio.dsp import AudioConfig
+
+        return AudioConfig(sample_rate=sample_rate, n_fft=4 * self.mel_hop, win_length=4 * self.mel_hop,
+                           hop_length=self.mel_hop, n_mels=self.mel_bands, f_min=0.0, f_max=sample_rate / 2)
 
 
 class ResidualUnit(nn.Module):
@@ -91,19 +110,27 @@ class ResidualUnit(nn.Module):
 class Encoder(nn.Module):
     """Tensor[B, T] audio (T a multiple of ``hop``) -> Tensor[B, channels, T / hop] pre-activations."""
 
-    def __init__(self, cfg: EncoderConfig, channels: int, hop: int):
+    def __init__(self, cfg: EncoderConfig, channels: int, hop: int, sample_rate: int = 16000):
         super().__init__()
-        strides = list(cfg.strides) if cfg.strides else default_strides(hop)
-        if math.prod(strides) != hop:
-            raise ValueError(f"encoder strides {strides} multiply to {math.prod(strides)}, not the hop {hop}")
         if cfg.input not in ENCODER_INPUTS:
             raise ValueError(f"unknown encoder input {cfg.input!r}; choose one of {ENCODER_INPUTS}")
+        mel = cfg.input == "mel"
+        if mel and hop % cfg.mel_hop:
+            raise ValueError(f"a mel-input encoder needs the hop {hop} to be a multiple of mel_hop {cfg.mel_hop}")
+        base_hop = hop // cfg.mel_hop if mel else hop  # what the strides cover
+        strides = list(cfg.strides) if cfg.strides else default_strides(base_hop)
+        if math.prod(strides) != base_hop:
+            raise ValueError(f"encoder strides {strides} multiply to {math.prod(strides)}, not {base_hop} "
+                             f"(the hop {hop}{f' / mel_hop {cfg.mel_hop}' if mel else ''})")
         self.cfg = cfg
         self.hop = hop
         self.strides = strides
+        self.mel_config = cfg.mel_config(sample_rate) if mel else None
         widths = [min(cfg.base_channels * 2**i, cfg.max_channels) for i in range(len(strides) + 1)]
+        if mel:  # mel frames are already far from the sample rate: the full width from the start
+            widths = [cfg.max_channels] * (len(strides) + 1)
         k = cfg.kernel_size
-        self.input_conv = nn.Conv1d(1, widths[0], 7, padding=3)
+        self.input_conv = nn.Conv1d(cfg.mel_bands, widths[0], 3, padding=1) if mel else nn.Conv1d(1, widths[0], 7, padding=3)
         self.stages = nn.ModuleList()
         for i, stride in enumerate(strides):
             units = [ResidualUnit(widths[i], k, d) for d in cfg.dilations]
@@ -141,8 +168,10 @@ class Encoder(nn.Module):
         frames equal those of encoding the whole clip at once.
         """
         k = self.cfg.kernel_size
-        span = 6  # the input conv, kernel 7
-        scale = 1
+        span, scale = 6, 1  # the input conv, kernel 7
+        if self.mel_config is not None:  # the STFT window's half, then the input conv (kernel 3) in frames
+            scale = self.cfg.mel_hop
+            span = self.mel_config.n_fft // 2 + scale
         for stride in self.strides:
             span += sum((k - 1) * d for d in self.cfg.dilations) * scale
             span += (2 * stride - 1) * scale
@@ -153,7 +182,14 @@ class Encoder(nn.Module):
     def forward(self, audio: Tensor) -> Tensor:
         if audio.shape[-1] % self.hop:
             raise ValueError(f"encoder input length {audio.shape[-1]} is not a multiple of the hop {self.hop}")
-        x = audio.unsqueeze(1)  # [B, 1, T]
+        if self.mel_config is not None:
+            from wavegen.audio.dsp import mel_spectrogram
+
+            # Tensor[B, bands, T / mel_hop]: the last centred frame (at sample T) belongs to the next hop.
+            x = mel_spectrogram(audio.float(), self.mel_config)[..., :-1]
+            x = (x + 5.0) / 3.0  # natural-log magnitudes (floor -11.5) to roughly unit scale
+        else:
+            x = audio.unsqueeze(1)  # [B, 1, T]
         if self.cfg.input == "mulaw":
             x = compand(x)
         h = self.input_conv(x)
