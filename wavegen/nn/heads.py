@@ -111,14 +111,29 @@ class ScalarEmbedding(nn.Module):
         return x.unsqueeze(-1) * self.weight + self.bias
 
 
-class MixtureOfLogisticsHead(OutputHead):
+class _MixtureHead(OutputHead):
+    """What the two mixture heads share: a real-valued input, and logits laid out as Tensor[B, 3M, ...] =
+    mixture weights, means, log scales (floored at ``log_scale_min``)."""
+
+    mixtures: int
+    log_scale_min = -16.0
+
+    def make_input_embedding(self, channels: int) -> nn.Module:
+        return ScalarEmbedding(channels)
+
+    def split(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        m = self.mixtures
+        weights, means, log_scales = logits[:, :m], logits[:, m : 2 * m], logits[:, 2 * m : 3 * m]
+        return weights, means, log_scales.clamp_min(self.log_scale_min)
+
+
+class MixtureOfLogisticsHead(_MixtureHead):
     """A mixture of ``M`` discretised logistics over ``2**bits`` levels in [-1, 1].
 
     Logits are laid out as Tensor[B, 3M, T]: mixture logits, means, log scales.
     """
 
     kind = "mol"
-    log_scale_min = -16.0
 
     def __init__(self, mixtures: int = 10, bits: int = 16):
         super().__init__()
@@ -136,14 +151,6 @@ class MixtureOfLogisticsHead(OutputHead):
 
     def decode(self, tokens: Tensor) -> Tensor:
         return tokens
-
-    def make_input_embedding(self, channels: int) -> nn.Module:
-        return ScalarEmbedding(channels)
-
-    def split(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        m = self.mixtures
-        weights, means, log_scales = logits[:, :m], logits[:, m : 2 * m], logits[:, 2 * m : 3 * m]
-        return weights, means, log_scales.clamp_min(self.log_scale_min)
 
     def nll(self, logits: Tensor, target: Tensor) -> Tensor:
         """Tensor[B, 3M, T], Tensor[B, T] in [-1, 1] -> Tensor[B, T] nats per sample."""
@@ -180,7 +187,7 @@ class MixtureOfLogisticsHead(OutputHead):
         return draw_mixture(weights, means, log_scales, uniforms, temperature)
 
 
-class MulawMixtureHead(OutputHead):
+class MulawMixtureHead(_MixtureHead):
     """A mixture of ``M`` logistics in the waveform domain, scored and sampled as μ-law classes.
 
     Tokens are μ-law classes (as :class:`CategoricalHead`), so likelihoods are in the same
@@ -195,7 +202,6 @@ class MulawMixtureHead(OutputHead):
     """
 
     kind = "lpc_mol"
-    log_scale_min = -16.0
     GUARD_SHARE = UNIFORM_SHARE  # the LPC baseline's, so an untrained model scores exactly the baseline
 
     def __init__(self, mixtures: int = 4, classes: int = 256):
@@ -213,14 +219,6 @@ class MulawMixtureHead(OutputHead):
 
     def silence(self, batch: int, device=None) -> Tensor:
         return self._categorical.silence(batch, device)
-
-    def make_input_embedding(self, channels: int) -> nn.Module:
-        return ScalarEmbedding(channels)
-
-    def split(self, logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        m = self.mixtures
-        weights, means, log_scales = logits[:, :m], logits[:, m : 2 * m], logits[:, 2 * m : 3 * m]
-        return weights, means, log_scales.clamp_min(self.log_scale_min)
 
     def nll(self, logits: Tensor, target: Tensor) -> Tensor:
         """Tensor[B, 3M, T] (waveform-domain parameters), LongTensor[B, T] μ-law classes -> nats, Tensor[B, T].
