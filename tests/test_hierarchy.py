@@ -102,19 +102,19 @@ def test_streamed_vocoder_equals_the_chunked_vocoder(debug_hierarchy):
     mel = torch.randn(1, vocoder.cfg.n_mels, 23) - 6
     reference = torch.cat(list(vocode_stream(vocoder, mel, default_schedule(3), torch.Generator().manual_seed(1),
                                              chunk_frames=8, overlap_frames=4)), dim=1)
-    streamed = torch.cat(list(S.vocode_mel(vocoder, _chunks(mel, 3), 23, 22 * 256, default_schedule(3),
-                                           torch.Generator().manual_seed(1), chunk_frames=8, overlap_frames=4)), dim=1)
+    streamed = torch.cat(list(vocode_stream(vocoder, _chunks(mel, 3), default_schedule(3), torch.Generator().manual_seed(1),
+                                            chunk_frames=8, overlap_frames=4, num_frames=23, num_samples=22 * 256)), dim=1)
     torch.testing.assert_close(streamed, reference)
     # Asking for fewer samples trims the end exactly.
-    short = torch.cat(list(S.vocode_mel(vocoder, _chunks(mel, 3), 23, 1000, default_schedule(3),
-                                        torch.Generator().manual_seed(1), chunk_frames=8, overlap_frames=4)), dim=1)
+    short = torch.cat(list(vocode_stream(vocoder, _chunks(mel, 3), default_schedule(3), torch.Generator().manual_seed(1),
+                                         chunk_frames=8, overlap_frames=4, num_frames=23, num_samples=1000)), dim=1)
     torch.testing.assert_close(short, reference[:, :1000])
     # The mel projection finishes both front-ends alike.
     projected = torch.cat(list(vocode_stream(vocoder, mel, default_schedule(3), torch.Generator().manual_seed(1),
                                              chunk_frames=8, overlap_frames=4, mel_projection=2)), dim=1)
-    streamed = torch.cat(list(S.vocode_mel(vocoder, _chunks(mel, 3), 23, 22 * 256, default_schedule(3),
-                                           torch.Generator().manual_seed(1), chunk_frames=8, overlap_frames=4,
-                                           mel_projection=2)), dim=1)
+    streamed = torch.cat(list(vocode_stream(vocoder, _chunks(mel, 3), default_schedule(3), torch.Generator().manual_seed(1),
+                                            chunk_frames=8, overlap_frames=4, mel_projection=2, num_frames=23,
+                                            num_samples=22 * 256)), dim=1)
     torch.testing.assert_close(streamed, projected)
     assert not torch.allclose(projected, reference)
 

@@ -25,6 +25,7 @@ from wavegen.audio.dsp import project_to_mel
 from wavegen.diffusion.noise import PositionalNoise
 from wavegen.diffusion.schedules import NoiseSchedule, schedule_from
 from wavegen.errors import WavegenError
+from wavegen.frames import FrameBuffer
 
 
 def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
@@ -140,30 +141,56 @@ def crossfade_chunks(
 
 def vocode_stream(
     model,
-    log_mel: Tensor,
+    log_mel,
     schedule,
     generator: Optional[torch.Generator] = None,
     chunk_frames: int = 512,
     overlap_frames: int = 32,
     eta: float = 1.0,
     mel_projection: int = 0,
+    num_frames: Optional[int] = None,
+    num_samples: Optional[int] = None,
 ) -> Iterator[Tensor]:
-    """Yield the clip of Tensor[B, n_mels, F] as consecutive Tensor[B, n] pieces, (F-1)·hop samples in all.
+    """Yield the vocoded clip as consecutive Tensor[B, n] pieces, chunk by chunk with constant memory.
 
-    Chunk by chunk with constant memory; see :func:`crossfade_chunks`.
+    log_mel: Tensor[B, n_mels, F] (then (F-1)·hop samples come out), or an iterable of
+    Tensor[B, n_mels, f] chunks arriving as a stream (the hierarchy's codes -> mel), with
+    ``num_frames`` (their total) and ``num_samples`` (how many samples to make, at most
+    (num_frames-1)·hop) given. Frames a later window does not read are freed. See
+    :func:`crossfade_chunks`.
     """
     schedule = schedule_from(schedule)
     device, dtype = _model_device_dtype(model)
     hop = model.hop_length
-    B, _, F = log_mel.shape
-    noise = PositionalNoise.from_generator(generator, B, device, dtype)
+    if isinstance(log_mel, Tensor):
+        num_frames = log_mel.shape[-1]
+        num_samples = max(num_frames - 1, 0) * hop if num_samples is None else num_samples
+        window = lambda start, end: log_mel[..., start:end]
+    else:
+        if num_frames is None or num_samples is None:
+            raise ValueError("a stream of mel chunks needs num_frames and num_samples")
+        if (num_frames - 1) * hop < num_samples:
+            raise WavegenError(f"{num_frames} mel frames describe {(num_frames - 1) * hop} samples, "
+                               f"need {num_samples}")
+        buffer = FrameBuffer(log_mel)
+
+        def window(start: int, end: int) -> Tensor:
+            buffer.fill_to(end)
+            mel = buffer.window(start, end)
+            buffer.drop_before(start)  # windows only move forward
+            return mel
+
+    noise = None
 
     def run(start: int, end: int) -> Tensor:
-        mel = log_mel[..., start:end].to(device=device, dtype=dtype)
+        nonlocal noise
+        mel = window(start, end).to(device=device, dtype=dtype)
+        if noise is None:
+            noise = PositionalNoise.from_generator(generator, mel.shape[0], device, dtype)
         with torch.inference_mode():
             return reverse_process(model, mel, schedule, noise, start * hop, eta=eta, mel_projection=mel_projection)
 
-    yield from crossfade_chunks(run, F, max(F - 1, 0) * hop, hop, chunk_frames, overlap_frames)
+    yield from crossfade_chunks(run, num_frames, num_samples, hop, chunk_frames, overlap_frames)
 
 
 def vocode(model, log_mel: Tensor, schedule, generator: Optional[torch.Generator] = None,

@@ -225,13 +225,15 @@ def generate_audio(h: Hierarchy, num_samples: int, seed: int = 0, temperature: f
         audio = S.decode_wavenet(h.level1, level1, num_samples, 1, gens[2], temperature, chunk_frames, backend)
         name = "audio (WaveNet decoder)"
     else:
+        from wavegen.diffusion.samplers import vocode_stream
         from wavegen.diffusion.schedules import default_schedule
 
         schedule = h.vocoder_schedule or default_schedule(vocoder_steps)
         mel_frames = h.codes_to_mel.num_mel_frames(num_samples)
         mel = S.codes_to_mel(h.codes_to_mel, level1, num_samples, chunk_frames=4 * chunk_frames)
-        audio = S.vocode_mel(h.vocoder, mel, mel_frames, num_samples, schedule, gens[3],
-                             mel_projection=h.vocoder_projection)
+        audio = (piece.float() for piece in vocode_stream(
+            h.vocoder, mel, schedule, gens[3], chunk_frames=128, overlap_frames=16,
+            mel_projection=h.vocoder_projection, num_frames=mel_frames, num_samples=num_samples))
         name = "audio (codes -> mel -> vocoder)"
     for chunk in progress.track(name, audio, num_samples, "smp"):
         yield chunk[0].cpu()

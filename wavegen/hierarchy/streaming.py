@@ -8,7 +8,8 @@ the top prior to audio whose memory does not depend on the duration::
     top = sample_top(prior, F_top, ...)                     LongTensor[B, C2, n] chunks
     lvl1 = decode_codes(level2, top, F_1, ...)              LongTensor[B, C1, n] chunks
     audio = decode_wavenet(autoencoder, lvl1, N, ...)       Tensor[B, n] chunks in [-1, 1]
-       or  vocode_mel(vocoder, codes_to_mel(c2m, lvl1, ...), N, ...)
+       or  vocode_stream(vocoder, codes_to_mel(c2m, lvl1, ...), ..., num_frames=M, num_samples=N)
+           (the vocoder's one front-end, :func:`wavegen.diffusion.samplers.vocode_stream`, fed a stream)
 
 Samplers stay pure functions of (model, inputs, schedule, generator): the same seed
 and chunk sizes give the same audio.
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor
 
 from wavegen.errors import WavegenError
-from wavegen.generate.frames import FrameBuffer
+from wavegen.frames import FrameBuffer
 
 
 def sample_conditioned(net, features: Iterable[Tensor], num_steps: int, batch: int = 1,
@@ -149,43 +150,3 @@ def codes_to_mel(model, codes: Iterable[Tensor], num_samples: int, chunk_frames:
                 yield out[..., picks]
             next_mel, a = stop_mel, b
             buffer.drop_before(a - ctx)
-
-
-def vocode_mel(vocoder, mels: Iterable[Tensor], num_frames: int, num_samples: int, schedule,
-               generator: Optional[torch.Generator] = None, chunk_frames: int = 128,
-               overlap_frames: int = 16, mel_projection: int = 0) -> Iterator[Tensor]:
-    """Stream log-mel chunks through the diffusion vocoder: yields Tensor[B, n], ``num_samples`` in all.
-
-    Windows of ``chunk_frames`` mel frames overlap by ``overlap_frames``; in each overlap
-    the outer quarters are dropped (the network saw zero padding there) and the middle
-    half is crossfaded linearly, as in :func:`wavegen.diffusion.samplers.vocode_stream`.
-    ``num_frames`` mel frames must describe at least ``num_samples`` samples.
-    """
-    from wavegen.diffusion.noise import PositionalNoise
-    from wavegen.diffusion.samplers import crossfade_chunks, reverse_process
-    from wavegen.diffusion.schedules import schedule_from
-
-    if chunk_frames < 2 or not 0 <= overlap_frames <= chunk_frames // 2:
-        raise WavegenError(f"need chunk_frames >= 2 and 0 <= overlap_frames <= chunk_frames / 2, "
-                           f"got {chunk_frames} and {overlap_frames}")
-    hop = vocoder.hop_length
-    if (num_frames - 1) * hop < num_samples:
-        raise WavegenError(f"{num_frames} mel frames describe {(num_frames - 1) * hop} samples, need {num_samples}")
-    schedule = schedule_from(schedule)
-    p = next(vocoder.parameters())
-    buffer = FrameBuffer(mels)
-    noise = None
-
-    def run(start: int, end: int) -> Tensor:
-        nonlocal noise
-        buffer.fill_to(end)
-        mel = buffer.window(start, end).to(device=p.device, dtype=p.dtype)
-        buffer.drop_before(start)  # windows only move forward
-        if noise is None:
-            noise = PositionalNoise.from_generator(generator, mel.shape[0], p.device, p.dtype)
-        with torch.inference_mode():
-            return reverse_process(vocoder, mel, schedule, noise, start * hop, mel_projection=mel_projection)
-
-    # The overlap-and-crossfade stitching is the vocoder's own; run() frees consumed frames.
-    for piece in crossfade_chunks(run, num_frames, num_samples, hop, chunk_frames, overlap_frames):
-        yield piece.float()
