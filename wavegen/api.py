@@ -177,13 +177,14 @@ class WaveNet(Model):
     @torch.no_grad()
     def generate(self, seconds: float, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
                  generator: Optional[torch.Generator] = None, batch: int = 1, global_id: Optional[int] = None,
-                 backend: str = "auto", chunk: int = 4000, progress: Progress = None, top_p: float = 1.0,
+                 backend: str = "auto", chunk: int = 4000, progress: Progress = None, top_p: Optional[float] = None,
                  mixture_temperature: Optional[float] = None) -> Tensor:
         """``seconds`` of new audio -> Tensor[round(seconds · sample_rate)] (or [B, ...] when ``batch`` > 1).
 
         prompt: Tensor[P] audio at ``sample_rate`` fed first; the result is only what follows it.
         temperature: μ-law heads: the softmax temperature; mixture heads: the logistic scale's; 0 is
-        greedy; default ``sampling["temperature"]`` (1.0). top_p: μ-law heads only, nucleus mass.
+        greedy; default ``sampling["temperature"]`` (1.0). top_p: nucleus mass over μ-law classes (heads
+        categorical and lpc_mol); default ``sampling["top_p"]`` (1.0).
         mixture_temperature: mixture heads only, the weights' temperature; default
         ``sampling["mixture_temperature"]`` (1.0). See :class:`wavegen.generate.sampling.SamplingControls`.
         """
@@ -196,6 +197,7 @@ class WaveNet(Model):
             raise WavegenError(f"batch must be at least 1, got {batch}")
         temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
         mixture_temperature = float(self._default(mixture_temperature, "mixture_temperature", 1.0))
+        top_p = float(self._default(top_p, "top_p", 1.0))
         try:
             SamplingControls(temperature, top_p, mixture_temperature).check(self.module.head.kind)
         except ValueError as exc:

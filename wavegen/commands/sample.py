@@ -25,10 +25,10 @@ def register(sub) -> None:
                    help="default 1 (a shipped model: its card's default). μ-law models: softmax temperature, 0 is greedy (the argmax class); mixture-of-logistics "
                    "models: logistic-scale temperature, 0 takes the component's mean (with --mixture-temperature 0 "
                    "too, fully greedy)")
-    p.add_argument("--top-p", type=float, default=1.0,
+    p.add_argument("--top-p", type=float, default=None,
                    help="μ-law models (and lpc_mol models such as piano-tiny, whose mixture is spread over "
                    "μ-law classes): sample only from the most likely classes holding this much probability "
-                   "(nucleus sampling), in (0, 1]. Below 1 the draw is made in Python, one kernel call per sample "
+                   "(nucleus sampling), in (0, 1]; default 1 (a shipped model: its card's default). Below 1 the draw is made in Python, one kernel call per sample "
                    "(much slower), whatever --backend")
     p.add_argument("--mixture-temperature", type=float, default=None,
                    help="default 1 (a shipped model: its card's default). Mixture-of-logistics models: temperature of the mixture weights, 0 picks the most likely "
@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         args.temperature = float(defaults.get("temperature", 1.0))
     if args.mixture_temperature is None:
         args.mixture_temperature = float(defaults.get("mixture_temperature", 1.0))
+    if args.top_p is None:
+        args.top_p = float(defaults.get("top_p", 1.0))
     if not 0 < args.seconds < float("inf"):  # also refuses nan
         raise WavegenError(f"--seconds must be a positive number, got {args.seconds}")
     if args.num < 1:
