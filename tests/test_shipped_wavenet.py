@@ -82,3 +82,22 @@ def test_unconditional_sampling_starts_from_silence_and_makes_sound():
     audio = model.generate(0.25, generator=torch.Generator().manual_seed(0))
     assert audio.shape == (4000,) and torch.isfinite(audio).all() and audio.abs().max() <= 1
     assert rms_dbfs(audio[2000:]) > -40
+
+
+def test_sample_command_with_the_shipped_model(tmp_path, capsys):
+    """`wavegen sample --model piano-tiny --prompt FILE` works with no training; a wrong call is one line."""
+    from wavegen.audio.io import read_audio, write_audio
+    from wavegen.cli import main
+
+    prompt = tmp_path / "prompt.wav"
+    write_audio(prompt, rendered()[:16000], 16000)
+    assert main(["sample", "--model", "piano-tiny", "--prompt", str(prompt), "-o", str(tmp_path / "out"),
+                 "--seconds", "0.05"]) == 0
+    out = read_audio(tmp_path / "out" / "sample_000.wav", 16000)
+    assert out.shape == (16000 + 800,)  # the prompt, then what follows it
+    capsys.readouterr()
+    for argv, message in [(["sample", "-o", str(tmp_path / "x")], "give a WaveNet checkpoint or --model"),
+                          (["sample", "--model", "piano-tny", "-o", str(tmp_path / "x")], "did you mean 'piano-tiny'")]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
