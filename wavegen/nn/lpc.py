@@ -159,13 +159,6 @@ def block_predictions(x: Tensor, coeffs: Tensor, refit: int, length: int) -> Ten
     return _filter_blocks(padded[:, index], coeffs, residual=False).reshape(x.shape[0], -1)[:, :length]
 
 
-def block_scales(x: Tensor, coeffs: Tensor, window: int, refit: int) -> Tensor:
-    """The logistic scale of every block, Tensor[B, J] (float64), from x: Tensor[B, T] and its block
-    coefficients Tensor[B, J, p] (see :func:`block_scales_from_frames`)."""
-    order, J = coeffs.shape[-1], coeffs.shape[1]
-    return block_scales_from_frames(_block_frames(x.double(), window, order, refit, J * refit)[:, :J], coeffs)
-
-
 def block_scales_from_frames(ext: Tensor, coeffs: Tensor) -> Tensor:
     """ext: Tensor[B, J, order + window] fitting frames with ``order`` samples of past before each,
     coeffs: Tensor[B, J, order] -> Tensor[B, J] float64: the logistic whose variance is the mean square of the
@@ -330,9 +323,12 @@ class LPCBaseline:
         """
         x = signal.detach().float()
         T = x.shape[-1]
-        coeffs = block_coefficients(x, self.order, self.window, self.refit, T)  # [B, J, p]
+        # Each block's fitting frame with `order` samples of past before it, cut once: the fit reads
+        # the frame, the scale the block's residuals over it.
+        ext = _block_frames(x, self.window, self.order, self.refit, T)  # [B, J, order + window]
+        coeffs = fit_lpc(ext[..., self.order:], self.order)  # [B, J, p]
         mean = block_predictions(x, coeffs, self.refit, T)
-        scale = block_scales(x, coeffs, self.window, self.refit)
+        scale = block_scales_from_frames(ext, coeffs)
         return mean, scale.repeat_interleave(self.refit, dim=1)[:, :T]
 
     def nll_bits(self, audio: Tensor, quantisation: str = "mulaw", classes: int = 256, bits: int = 16) -> Tensor:
