@@ -126,20 +126,13 @@ def train_arm(name: str, overrides: list[str], run_dir: Path, minutes: float, va
 
 def held_out(common: list[str], segment_seconds: float | None, count: int):
     """Tensor[N, T] clips from the common data's validation split (``segment_seconds=None``: training length)."""
-    import torch
-
     from wavegen.config import compose
-    from wavegen.data import build_sampler
+    from wavegen.data import loudest_clips
 
     cfg = compose(common)
     if segment_seconds is not None:
         cfg = compose(common + [f"train.segment_length={int(round(segment_seconds * int(cfg.audio.sample_rate)))}"])
-    sampler = build_sampler(cfg, "validation")
-    batches = sampler.validation_batches()
-    clips = torch.cat([b["audio"] for b in batches])
-    # Loudest first: a silent clip says nothing about tonality, and a few are enough.
-    order = clips.pow(2).mean(dim=1).argsort(descending=True)
-    return clips[order[:count]], int(cfg.audio.sample_rate)
+    return loudest_clips(cfg, "validation", count), int(cfg.audio.sample_rate)
 
 
 def continuation_figures(model, prompts, sample_rate: int, seconds: float, draws: int, temperature: float,

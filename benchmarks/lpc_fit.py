@@ -48,16 +48,12 @@ def parse_args(argv=None):
 
 
 def training_clips(count: int, seconds: float = 3.0):
-    import torch
-
     from wavegen.config import compose
-    from wavegen.data import build_sampler
+    from wavegen.data import loudest_clips
 
     cfg = compose(["model=wavenet/tiny", "data.renderer=both", "logger=none",
                    f"train.segment_length={int(seconds * 16000)}"])
-    clips = torch.cat([b["audio"] for b in build_sampler(cfg, "train").validation_batches((count + 1) // 2 + 2)])
-    order = clips.pow(2).mean(dim=1).argsort(descending=True)
-    return clips[order[:count]], int(cfg.audio.sample_rate)
+    return loudest_clips(cfg, "train", count, max_batches=(count + 1) // 2 + 2), int(cfg.audio.sample_rate)
 
 
 def set_lag(lag_hz: float, sample_rate: int) -> None:

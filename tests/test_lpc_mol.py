@@ -151,3 +151,24 @@ def test_the_predictor_state_gives_the_same_answer_for_any_chunking(chunks):
     assert torch.allclose(torch.cat(got_scale, 1), want_scale, rtol=1e-9)
     assert state.n == one.n and torch.equal(state.history, one.history)
     assert torch.allclose(state.coeffs, one.coeffs) and torch.allclose(state.scale, one.scale)
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_step_logits_equal_the_full_pass_with_and_without_mean_shift(shift):
+    model = small(lpc_mean_shift=shift).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    tokens = model.head.encode(notes(300)[None])
+    inputs = shift_right(tokens, model.head.silence(1))
+    with torch.no_grad():
+        full = model(inputs)
+    state = model.init_state(1)
+    _, logits = model.step(state, model.frame_bias(1), torch.zeros(300, dtype=torch.long), torch.zeros(300, 1, 2),
+                           forced=tokens, return_logits=True)
+    assert (logits.permute(1, 2, 0) - full).abs().max() < 1e-4
+    _, means, _ = model.head.split(full)
+    prediction = model.lpc_residuals(inputs)[1].float()
+    centred = (means - prediction[:, None]).abs().max() < 1e-6
+    assert bool(centred) != shift  # centred means sit on the prediction; shifted ones move off it

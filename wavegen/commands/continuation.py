@@ -56,17 +56,13 @@ def register_eval(targets) -> None:
 
 
 def _split_clips(overrides: list[str], split: str, count: int, seconds: float) -> dict:
-    import torch
-
     from wavegen.config import compose
-    from wavegen.data import build_sampler
+    from wavegen.data import loudest_clips
 
     # Default: what piano-tiny trained on; any data override replaces the default entirely.
     default = [] if any(o.lstrip("+~").startswith("data") for o in overrides) else ["data.renderer=both"]
     cfg = compose([*default, *overrides, "logger=none", f"train.segment_length={int(round(seconds * 16000))}"])
-    clips = torch.cat([b["audio"] for b in build_sampler(cfg, split).validation_batches()])
-    order = clips.pow(2).mean(dim=1).argsort(descending=True)
-    return {f"{cfg.data.kind} {split}": clips[order[:count]]}
+    return {f"{cfg.data.kind} {split}": loudest_clips(cfg, split, count)}
 
 
 def _unseen_clips(count: int, seconds: float) -> dict:

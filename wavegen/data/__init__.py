@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from wavegen.data.items import SPLITS, AudioItem, Dataset, group_by_split, num_files, summary_lines
 from wavegen.data.segments import DecodeCache, SegmentSampler
@@ -20,6 +20,7 @@ KINDS = ("embedded", "maestro", "folder")
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "wavegen", "decoded")
 
 __all__ = [
+    "loudest_clips",
     "KINDS",
     "SPLITS",
     "AudioItem",
@@ -110,3 +111,18 @@ def build_sampler(cfg: Any, split: str = "train", rank: int = 0, world_size: int
         num_pieces=num_files(dataset),
     )
     return sampler
+def loudest_clips(cfg: Any, split: str, count: int, max_batches: Optional[int] = None):
+    """Tensor[N, segment_length]: the ``count`` loudest of a split's fixed evaluation segments.
+
+    The segments are the sampler's deterministic validation batches (``max_batches`` of them, default
+    all) at ``cfg.train.segment_length``; loudest first, because a near-silent clip says nothing about
+    pitch or likelihood. Used to pick held-out prompts and NLL clips, and training clips for choices.
+    """
+    import torch
+
+    batches = build_sampler(cfg, split).validation_batches(max_batches)
+    clips = torch.cat([b["audio"] for b in batches])
+    order = clips.pow(2).mean(dim=1).argsort(descending=True)
+    return clips[order[:count]]
+
+

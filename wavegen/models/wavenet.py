@@ -357,17 +357,12 @@ class WaveNet(nn.Module):
         ``log s + l``). logits: Tensor[B, 3M, T] (time_axis=2) or Tensor[n, B, 3M] (time_axis=0); p, s: Tensor[B, T]."""
         m = self.cfg.mixtures
         p, log_s = prediction.float(), torch.log(scale).float()
-        if not self.cfg.lpc_mean_shift:  # centred: the mean rows are ignored (no gradient: they stay zero)
-            keep = torch.ones(3 * m, dtype=logits.dtype, device=logits.device)
-            keep[m : 2 * m] = 0.0
-            logits = logits * (keep[:, None] if time_axis == 2 else keep)
-        if time_axis == 2:
-            weights, means, log_scales = logits.split(m, dim=1)
-            p, log_s = p[:, None], log_s[:, None]
-            return torch.cat([weights, p + log_s.exp() * means, log_s + log_scales], dim=1)
-        weights, means, log_scales = logits.split(m, dim=2)
-        p, log_s = p.T[:, :, None], log_s.T[:, :, None]
-        return torch.cat([weights, p + log_s.exp() * means, log_s + log_scales], dim=2)
+        axis = 1 if time_axis == 2 else 2
+        weights, means, log_scales = logits.split(m, dim=axis)
+        p, log_s = (p[:, None], log_s[:, None]) if time_axis == 2 else (p.T[:, :, None], log_s.T[:, :, None])
+        # Centred (no lpc_mean_shift): the mean rows are not read, so they get no gradient and stay zero.
+        means = p + log_s.exp() * means if self.cfg.lpc_mean_shift else p.expand_as(means)
+        return torch.cat([weights, means, log_s + log_scales], dim=axis)
 
     def _shift_by_prediction(self, logits: Tensor, prediction: Optional[Tensor], time_axis: int) -> Tensor:
         """Mixture of logistics: add ``p_t`` to every component's mean (the head models the residual).
