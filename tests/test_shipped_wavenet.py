@@ -101,3 +101,14 @@ def test_sample_command_with_the_shipped_model(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_eval_continuation_refuses_settings_in_one_line(capsys):
+    from wavegen.cli import main
+
+    for argv, message in [(["--top-p", "0"], "top-p must be in (0, 1]"),
+                          (["--mixture-temperature", "-1"], "must not be negative"),
+                          (["--clips", "0"], "--clips must be at least 1")]:
+        assert main(["eval", "continuation", "piano-tiny", "data=embedded_debug", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

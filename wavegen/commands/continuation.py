@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     import wavegen
     from wavegen.atomic import atomic_write
     from wavegen.generate.continuation import continuation_report, teacher_forced_bits
+    from wavegen.generate.sampling import SamplingControls
     from wavegen.nn.lpc import LPCBaseline, lpc_nll_bits
 
     if args.json and Path(args.json).exists() and not args.overwrite:
@@ -107,10 +108,10 @@ def run(args: argparse.Namespace) -> int:
     controls = {"temperature": args.temperature, "mixture_temperature": args.mixture_temperature,
                 "top_p": args.top_p}
     controls = {k: (v if v is not None else float(model.sampling.get(k, 1.0))) for k, v in controls.items()}
-    if net.head.kind == "mol":
-        controls.pop("top_p")
-    if net.head.kind == "categorical":
-        controls.pop("mixture_temperature")
+    try:  # a setting the head cannot use is refused up front, in one line
+        SamplingControls(**controls).check(net.head.kind)
+    except ValueError as exc:
+        raise WavegenError(str(exc)) from None
     sets = (_unseen_clips(args.clips, args.clip_seconds) if args.source == "unseen"
             else _split_clips(list(args.overrides), args.source, args.clips, args.clip_seconds))
     prompt = int(round(args.prompt_seconds * rate))
