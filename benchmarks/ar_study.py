@@ -50,6 +50,14 @@ ARMS: dict[str, list[str]] = {
     "piano_tiny": ["model=wavenet/piano_tiny"],
     "piano_tiny_shift": ["model=wavenet/piano_tiny", "model.lpc_mean_shift=true"],
     "fluidsynth": ["model=wavenet/tiny", "data.renderer=fluidsynth"],  # own data root: see arm_overrides
+    # Round 2, one change at a time from piano_tiny: width, depth (receptive field 1,023 -> 2,047 samples),
+    # many short segments at the same samples per step, input noise against exposure bias, one renderer.
+    "pt_wide": ["model=wavenet/piano_tiny", "model.residual_channels=64", "model.gate_channels=128",
+                "model.skip_channels=128"],
+    "pt_deep": ["model=wavenet/piano_tiny", "model.layers=20"],
+    "pt_short": ["model=wavenet/piano_tiny", "train.batch_size=32", "train.segment_length=2048"],
+    "pt_noise": ["model=wavenet/piano_tiny", "+train.input_noise=0.005"],
+    "pt_fluidsynth": ["model=wavenet/piano_tiny", "data.renderer=fluidsynth"],
 }
 COMMON = ["logger=none", "train.threads=1", "train.progress=false", "train.minutes_clock=cpu",
           "train.steps=100000", "train.checkpoint_every=100000", "train.warmup_steps=20"]
@@ -221,6 +229,15 @@ def plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def collect(out: Path, results: dict) -> None:
+    """Fill ``results['arms']`` from every ``out/<arm>/arm.json`` (in ARMS order) and write the table and plot."""
+    results["arms"] = {name: json.loads((out / name / "arm.json").read_text())
+                       for name in ARMS if (out / name / "arm.json").exists()}
+    write_atomic(out / "results.json", json.dumps(results, indent=1, default=float))
+    write_atomic(out / "results.md", markdown(results))
+    plot(results, out / "learning_curves.png")
+
+
 def write_atomic(path: Path, text: str) -> None:
     from wavegen.atomic import atomic_write
 
@@ -261,8 +278,11 @@ def main(argv=None) -> int:
         run_dir = out / name
         if run_dir.exists() and args.overwrite:
             shutil.rmtree(run_dir)
+        if (run_dir / "arm.json").exists():
+            print(f"== {name}: measured already ({run_dir / 'arm.json'}; --overwrite retrains it)", flush=True)
+            continue
         if run_dir.exists():
-            raise SystemExit(f"error: {run_dir} exists (pass --overwrite to retrain)")
+            raise SystemExit(f"error: {run_dir} exists without a finished arm.json (pass --overwrite to retrain)")
         print(f"== {name}: {' '.join(ARMS[name])}", flush=True)
         arm = {"overrides": overrides, **train_arm(name, overrides, run_dir, args.minutes, args.val_every)}
         model, _ = load_model(run_dir / "checkpoints" / "last.pt", family="wavenet", use_ema=True)
@@ -272,15 +292,15 @@ def main(argv=None) -> int:
         arm["lpc_bits"] = lpc_nll_bits(clips, quantisation, classes=model.cfg.classes, bits=model.cfg.bits)
         arm["continuation"] = continuation_figures(model, prompts, sample_rate, args.continue_seconds, args.draws,
                                                    args.temperature, args.top_p)
-        results["arms"][name] = arm
+        write_atomic(run_dir / "arm.json", json.dumps(arm, indent=1, default=float))
         m = arm["continuation"]["median"]
         print(f"   {arm['steps']} steps, NLL {arm['nll_bits']:.3f} bits (LPC {arm['lpc_bits']:.3f}); continuation "
               f"peak share {m['peak_energy_share']:.3f}, chroma {m['chroma_entropy']:.2f}, "
               f"copy {m['copy_score']:.3f}", flush=True)
-        # Written after every arm, so a long study that is stopped keeps what it measured.
-        write_atomic(out / "results.json", json.dumps(results, indent=1, default=float))
-        write_atomic(out / "results.md", markdown(results))
-        plot(results, out / "learning_curves.png")
+        # Rewritten after every arm, from every finished arm in --out: a stopped study keeps what it
+        # measured, and studies run side by side (other --arms, same --out) share one table.
+        collect(out, results)
+    collect(out, results)
     print(markdown(results))
     print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'learning_curves.png'}")
     return 0
