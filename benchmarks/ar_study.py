@@ -37,8 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/ar_study.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-# Arms: name -> Hydra overrides (on top of COMMON and --override). Pre-emphasis is not an option of
-# the toolkit yet, so it has no arm.
+# Arms: name -> Hydra overrides (on top of COMMON and --override).
 ARMS: dict[str, list[str]] = {
     "baseline": ["model=wavenet/tiny"],
     "lpc32": ["model=wavenet/tiny_lpc"],
@@ -58,6 +57,9 @@ ARMS: dict[str, list[str]] = {
     "pt_short": ["model=wavenet/piano_tiny", "train.batch_size=32", "train.segment_length=2048"],
     "pt_noise": ["model=wavenet/piano_tiny", "+train.input_noise=0.005"],
     "pt_fluidsynth": ["model=wavenet/piano_tiny", "data.renderer=fluidsynth"],
+    # LPCNet's pre-emphasis (0.85): the model learns x[t] - 0.85 x[t-1]; its NLL and LPC columns are in
+    # that domain (compare their difference), its continuations are de-emphasised before judging.
+    "pt_preemph": ["model=wavenet/piano_tiny", "+train.pre_emphasis=0.85"],
 }
 COMMON = ["logger=none", "train.threads=1", "train.progress=false", "train.minutes_clock=cpu",
           "train.steps=100000", "train.checkpoint_every=100000", "train.warmup_steps=20"]
@@ -100,6 +102,11 @@ def arm_overrides(name: str, common: list[str]) -> list[str]:
     return overrides
 
 
+def emphasis_of(cfg) -> float:
+    """The arm's pre-emphasis coefficient (0: none)."""
+    return float(cfg.train.get("pre_emphasis", 0.0) or 0.0)
+
+
 def train_arm(name: str, overrides: list[str], run_dir: Path, minutes: float, val_every: int) -> dict:
     from wavegen.config import compose
     from wavegen.train.loop import train
@@ -120,10 +127,13 @@ def train_arm(name: str, overrides: list[str], run_dir: Path, minutes: float, va
     from wavegen.data import build_sampler
     from wavegen.nn.lpc import lpc_nll_bits
 
+    from wavegen.audio.dsp import pre_emphasis
+
     own = build_sampler(cfg, "validation").validation_batches(int(cfg.train.val_batches))
-    own_audio = torch.cat([b["audio"] for b in own])
+    own_audio = pre_emphasis(torch.cat([b["audio"] for b in own]), emphasis_of(cfg))
     quantisation = "mol" if cfg.model.head == "mol" else "mulaw"
-    return {"steps": int(result["step"]), "cpu_minutes": (time.process_time() - started) / 60.0, "curve": curve,
+    return {"steps": int(result["step"]), "pre_emphasis": emphasis_of(cfg),
+            "cpu_minutes": (time.process_time() - started) / 60.0, "curve": curve,
             "own_val_bits_per_sample": curve[-1]["val_bits_per_sample"] if curve else None,
             "own_val_lpc_bits": lpc_nll_bits(own_audio, quantisation, classes=int(cfg.model.classes),
                                              bits=int(cfg.model.bits))}
@@ -144,8 +154,14 @@ def held_out(common: list[str], segment_seconds: float | None, count: int):
 
 
 def continuation_figures(model, prompts, sample_rate: int, seconds: float, draws: int, temperature: float,
-                         top_p: float) -> dict:
-    """Median figures over every (prompt, draw) continuation, and every row."""
+                         top_p: float, emphasis: float = 0.0) -> dict:
+    """Median figures over every (prompt, draw) continuation, and every row.
+
+    A model of pre-emphasised audio continues the emphasised prompt; prompt and continuation are
+    de-emphasised together (the filter's state carries over) and the continuation is judged."""
+    import torch
+
+    from wavegen.audio.dsp import de_emphasis, pre_emphasis
     from wavegen.generate.continuation import continue_prompt
     from wavegen.audio.metrics import tonality_figures
 
@@ -153,7 +169,11 @@ def continuation_figures(model, prompts, sample_rate: int, seconds: float, draws
     rows = []
     for i, prompt in enumerate(prompts):
         started = time.perf_counter()
-        audio = continue_prompt(model, prompt, int(seconds * sample_rate), draws, seed=i, **controls)
+        heard = pre_emphasis(prompt, emphasis)
+        audio = continue_prompt(model, heard, int(seconds * sample_rate), draws, seed=i, **controls)
+        if emphasis:
+            whole = torch.cat([heard[None].expand(draws, -1), audio], dim=1)
+            audio = de_emphasis(whole.double(), emphasis).float()[:, prompt.numel():]
         elapsed = time.perf_counter() - started
         rows += [{"prompt": i, "draw": d, **tonality_figures(a, sample_rate, prompt), "generation_seconds": elapsed / draws}
                  for d, a in enumerate(audio)]
@@ -201,7 +221,8 @@ def markdown(results: dict) -> str:
               "split), same quantisation (μ-law 256 or 16-bit). Own val / own val LPC: the training run's last "
               "validation (train.val_batches x batch_size clips of the arm's own data) and the LPC baseline on "
               "those clips. Figures: medians over every prompt x draw; gen s/stream: wall seconds to generate "
-              "one stream (the streams of a prompt are generated together)."]
+              "one stream (the streams of a prompt are generated together). A pre-emphasised arm's NLL, LPC and own-val "
+              "columns are in its emphasised domain: compare their differences, not the values."]
     return "\n".join(lines) + "\n"
 
 
@@ -252,6 +273,7 @@ def main(argv=None) -> int:
 
     import torch
 
+    from wavegen.audio.dsp import pre_emphasis
     from wavegen.generate.continuation import teacher_forced_bits
     from wavegen.nn.lpc import lpc_nll_bits
     from wavegen.models.registry import load_model
@@ -288,10 +310,11 @@ def main(argv=None) -> int:
         model, _ = load_model(run_dir / "checkpoints" / "last.pt", family="wavenet", use_ema=True)
         model.eval()
         quantisation = "mol" if model.cfg.head == "mol" else "mulaw"
-        arm["nll_bits"] = teacher_forced_bits(model, clips)
-        arm["lpc_bits"] = lpc_nll_bits(clips, quantisation, classes=model.cfg.classes, bits=model.cfg.bits)
+        heard = pre_emphasis(clips, arm["pre_emphasis"])  # the domain the arm's model learnt
+        arm["nll_bits"] = teacher_forced_bits(model, heard)
+        arm["lpc_bits"] = lpc_nll_bits(heard, quantisation, classes=model.cfg.classes, bits=model.cfg.bits)
         arm["continuation"] = continuation_figures(model, prompts, sample_rate, args.continue_seconds, args.draws,
-                                                   args.temperature, args.top_p)
+                                                   args.temperature, args.top_p, arm["pre_emphasis"])
         write_atomic(run_dir / "arm.json", json.dumps(arm, indent=1, default=float))
         m = arm["continuation"]["median"]
         print(f"   {arm['steps']} steps, NLL {arm['nll_bits']:.3f} bits (LPC {arm['lpc_bits']:.3f}); continuation "

@@ -64,6 +64,32 @@ def mu_law_decode(indices: Tensor, mu: int = 256) -> Tensor:
 
 
 @lru_cache(maxsize=8)
+def pre_emphasis(audio: Tensor, coefficient: float) -> Tensor:
+    """Tensor[..., T] -> Tensor[..., T]: ``y[t] = x[t] - a x[t-1]`` (``x[-1] = 0``), clamped to [-1, 1].
+
+    Tilts the spectrum up before μ-law quantisation, so the quantisation noise, white in the
+    emphasised domain, falls below the music's own high partials once :func:`de_emphasis` tilts it
+    back down (LPCNet's reason for it)."""
+    if not coefficient:
+        return audio
+    past = torch.nn.functional.pad(audio[..., :-1], (1, 0))
+    return (audio - coefficient * past).clamp(-1.0, 1.0)
+
+
+def de_emphasis(audio: Tensor, coefficient: float) -> Tensor:
+    """Tensor[..., T] -> Tensor[..., T]: the inverse filter ``x[t] = y[t] + a x[t-1]`` from rest.
+
+    To continue a signal, de-emphasise the emphasised prompt and the continuation together: the
+    prompt comes back unchanged and the continuation starts from its state."""
+    if not coefficient:
+        return audio
+    import torchaudio
+
+    a = torch.tensor([1.0, -coefficient], dtype=audio.dtype)
+    b = torch.tensor([1.0, 0.0], dtype=audio.dtype)
+    return torchaudio.functional.lfilter(audio, a, b, clamp=False)
+
+
 def _mel_transform(cfg: AudioConfig, device: str):
     import torchaudio.transforms as T
 

@@ -4,6 +4,11 @@
 added to the waveform the network *reads* during training (the targets stay clean),
 so it cannot learn to trust its input exactly; a cure tried against sampling that
 drifts into noise. Validation always reads clean input.
+
+``train.pre_emphasis`` (optional, default 0): the model learns the pre-emphasised waveform
+(``x[t] - a x[t-1]``, :func:`wavegen.audio.dsp.pre_emphasis`), in training and validation alike;
+what it generates must be de-emphasised. A study arm (``benchmarks/ar_study.py``), not yet a
+model option: no shipped model uses it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
+from wavegen.audio.dsp import pre_emphasis
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 
 
@@ -38,6 +44,11 @@ class WaveNetTask:
             from wavegen.errors import WavegenError
 
             raise WavegenError(f"train.input_noise must be in [0, 1), got {self.input_noise}")
+        self.pre_emphasis = float(cfg.train.get("pre_emphasis", 0.0) or 0.0)
+        if not 0.0 <= self.pre_emphasis < 1.0:
+            from wavegen.errors import WavegenError
+
+            raise WavegenError(f"train.pre_emphasis must be in [0, 1), got {self.pre_emphasis}")
         if self.model_cfg.local_channels:
             from wavegen.errors import WavegenError
 
@@ -55,7 +66,7 @@ class WaveNetTask:
     def nll(self, model: nn.Module, batch, input_noise: float = 0.0) -> Tensor:
         """Mean negative log-likelihood per sample, in nats (inputs read with ``input_noise`` added)."""
         core = model.module if hasattr(model, "module") else model
-        audio = batch["audio"]
+        audio = pre_emphasis(batch["audio"], self.pre_emphasis)
         tokens = core.head.encode(audio)
         read = tokens
         if input_noise > 0:
