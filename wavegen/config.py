@@ -146,7 +146,7 @@ def _check_schema(cfg, overrides: list[str], parsed: list) -> None:
     except ConfigKeyError as exc:
         raise WavegenError(_unknown_key(str(exc.full_key), exc.object_type, typed, parsed)) from None
     except ValidationError as exc:
-        raise WavegenError(_wrong_type(str(exc.full_key), exc, typed, cfg, overrides, parsed)) from None
+        raise WavegenError(_wrong_type(str(exc.full_key), exc, cfg, overrides, parsed)) from None
     missing = sorted(OmegaConf.missing_keys(merged))
     if missing:
         raise WavegenError(f"config key '{missing[0]}' has no value; set it ({missing[0]}=...)")
@@ -185,17 +185,19 @@ def _closest_path(key: str, paths: list[str]) -> Optional[str]:
     return named[0] if len(named) == 1 else None
 
 
-def _wrong_type(full_key: str, exc: Exception, typed, cfg, overrides: list[str], parsed: list) -> str:
-    """The value at ``full_key`` does not convert to the schema's type for it."""
-    from omegaconf import OmegaConf
-    from omegaconf.nodes import BooleanNode, FloatNode, IntegerNode
+def _wrong_type(full_key: str, exc, cfg, overrides: list[str], parsed: list) -> str:
+    """The value at ``full_key`` does not convert to the type its schema (``exc.object_type``) declares."""
+    import typing
 
-    parent, _, leaf = full_key.rpartition(".")
-    node = (OmegaConf.select(typed, parent) if parent else typed)._get_node(leaf)
+    from omegaconf import OmegaConf
+
+    declared = typing.get_type_hints(exc.object_type).get(full_key.rpartition(".")[2])
+    # Optional[int] -> {int, NoneType}
+    types = set(typing.get_args(declared)) if typing.get_origin(declared) is typing.Union else {declared}
     value = OmegaConf.select(cfg, full_key, default=None)
-    if isinstance(node, BooleanNode):
+    if bool in types:
         return f"config key '{full_key}' expects true or false, got {value!r}"
-    if isinstance(node, (IntegerNode, FloatNode)):
+    if types & {int, float}:
         return f"config key '{full_key}' expects a number{_default(full_key, overrides, parsed)}, got {value!r}"
     reason = str(exc).splitlines()[0]
     return f"config key '{full_key}' has a value of the wrong type: {reason}"

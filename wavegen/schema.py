@@ -23,13 +23,14 @@ every error. Hence also the declared-but-optional keys (``train.input_noise``,
 ``model.lpc_order`` on a WaveNet without linear prediction, ``codeset``): they are valid
 overrides without a ``+``, and absent from configs that do not set them.
 
-The training-loop, data and logger schemas give no defaults (``MISSING``): their values
-live in the YAML files only, and a file lacking one is refused by name.
+The training-loop, data and logger schemas give no defaults (a field without one, or
+``MISSING``, is required): their values live in the YAML files only, and a file lacking one is
+refused by name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -52,33 +53,33 @@ GROUP = "schema"
 class TrainSchema:
     """``conf/train/default.yaml``: the shared training loop (wavegen/train/loop.py)."""
 
-    steps: int = MISSING
-    stop_at_step: Optional[int] = MISSING
-    max_minutes: Optional[float] = MISSING
-    minutes_clock: str = MISSING
-    batch_size: int = MISSING
-    segment_length: int = MISSING
-    lr: float = MISSING
-    min_lr_ratio: float = MISSING
-    warmup_steps: int = MISSING
-    weight_decay: float = MISSING
-    betas: list[float] = MISSING
-    grad_clip: float = MISSING
-    ema_decay: float = MISSING
-    log_every: int = MISSING
-    val_every: int = MISSING
-    val_batches: int = MISSING
-    checkpoint_every: int = MISSING
-    keep_checkpoints: int = MISSING
-    media_every: int = MISSING
-    media_seconds: float = MISSING
-    max_nonfinite: int = MISSING
-    device: str = MISSING
-    amp: str = MISSING
-    deterministic: bool = MISSING
-    threads: int = MISSING
-    progress: bool = MISSING
-    run_dir: str = MISSING
+    steps: int
+    stop_at_step: Optional[int]
+    max_minutes: Optional[float]
+    minutes_clock: str
+    batch_size: int
+    segment_length: int
+    lr: float
+    min_lr_ratio: float
+    warmup_steps: int
+    weight_decay: float
+    betas: list[float]
+    grad_clip: float
+    ema_decay: float
+    log_every: int
+    val_every: int
+    val_batches: int
+    checkpoint_every: int
+    keep_checkpoints: int
+    media_every: int
+    media_seconds: float
+    max_nonfinite: int
+    device: str
+    amp: str
+    deterministic: bool
+    threads: int
+    progress: bool
+    run_dir: str
     # Optional (absent from default.yaml): WaveNet tasks only, see wavegen/tasks/wavenet.py.
     input_noise: float = 0.0
 
@@ -86,13 +87,19 @@ class TrainSchema:
 # ----------------------------------------------------------------------------- data
 
 @dataclass
-class EmbeddedDataSchema:
-    """``conf/data/embedded*.yaml``: scores rendered by the built-in synthesiser (wavegen/data/embedded.py)."""
+class DataSchema:
+    """What every kind of data set has: where it is and where its decoded files are cached."""
 
     kind: str = MISSING
-    seed: int = MISSING
     root: str = MISSING
     cache_dir: str = MISSING
+
+
+@dataclass
+class EmbeddedDataSchema(DataSchema):
+    """``conf/data/embedded*.yaml``: scores rendered by the built-in synthesiser (wavegen/data/embedded.py)."""
+
+    seed: int = MISSING
     renderer: str = MISSING
     minutes: float = MISSING
     max_piece_seconds: float = MISSING
@@ -105,31 +112,27 @@ class EmbeddedDataSchema:
 
 
 @dataclass
-class FolderDataSchema:
-    """``conf/data/folder.yaml``: any folder of audio files."""
+class RecordingsSchema(DataSchema):
+    """Recorded audio (folder, maestro). ``renderer`` is read by the embedded set only; allowed here
+    so that an experiment written for it (data: {renderer: both}) still runs with data=folder or maestro."""
 
-    kind: str = MISSING
-    root: str = MISSING
-    validation_fraction: float = MISSING
-    cache_dir: str = MISSING
-    # Read by the embedded set only; allowed here so that an experiment written for it
-    # (data: {renderer: both}) still runs with data=folder or data=maestro.
     renderer: Optional[str] = None
 
 
 @dataclass
-class MaestroDataSchema:
+class FolderDataSchema(RecordingsSchema):
+    """``conf/data/folder.yaml``: any folder of audio files."""
+
+    validation_fraction: float = MISSING
+
+
+@dataclass
+class MaestroDataSchema(RecordingsSchema):
     """``conf/data/maestro.yaml``: MAESTRO v3 and its CSV's split."""
 
-    kind: str = MISSING
-    root: str = MISSING
     csv: str = MISSING
     splits: list[str] = MISSING
     max_files_per_split: Optional[int] = MISSING
-    cache_dir: str = MISSING
-    # Read by the embedded set only; allowed here so that an experiment written for it
-    # (data: {renderer: both}) still runs with data=folder or data=maestro.
-    renderer: Optional[str] = None
 
 
 # ----------------------------------------------------------------------------- logger
@@ -153,43 +156,23 @@ class WandbLoggerSchema(LoggerSchema):
 # The models' own dataclasses, plus the labels every model YAML carries. ``name`` is required;
 # the defaults of the other fields are the models' (a YAML may leave an option out).
 
-@dataclass
-class WaveNetSchema(WaveNetConfig):
-    family: str = "wavenet"
-    name: str = MISSING
+def _model_schema(config: type, family: str, *extra: tuple) -> type:
+    """``config`` (a model's config dataclass) with the fields ``family`` and ``name`` added."""
+    labels = [("family", str, field(default=family)), ("name", str, field(default=MISSING))]
+    return make_dataclass(f"{config.__name__}Schema", [*labels, *extra], bases=(config,))
 
 
-@dataclass
-class AutoencoderSchema(AutoencoderConfig):
-    family: str = "autoencoder"
-    name: str = MISSING
-    # WaveNetConfig or CodesToMelConfig by decoder_kind: OmegaConf has no union of structured
-    # types, so schema_for() puts the right one here.
-    decoder: Any = None
-
-
-@dataclass
-class PriorSchema(PriorConfig):
-    family: str = "prior"
-    name: str = MISSING
-
-
-@dataclass
-class EventPriorSchema(EventTransformerConfig):
-    family: str = "event_prior"
-    name: str = MISSING
-
-
-@dataclass
-class CodesToMelSchema(CodesToMelConfig):
-    family: str = "codes_to_mel"
-    name: str = MISSING
-
-
-@dataclass
-class VocoderSchema(VocoderConfig):
-    family: str = "vocoder"
-    name: str = MISSING
+MODELS = {
+    "wavenet": _model_schema(WaveNetConfig, "wavenet"),
+    # The decoder is a WaveNetConfig or a CodesToMelConfig by decoder_kind: OmegaConf has no union
+    # of structured types, so schema_for() puts the right one (DECODERS) in this Any.
+    "autoencoder": _model_schema(AutoencoderConfig, "autoencoder", ("decoder", Any, field(default=None))),
+    "prior": _model_schema(PriorConfig, "prior"),
+    "event_prior": _model_schema(EventTransformerConfig, "event_prior"),
+    "codes_to_mel": _model_schema(CodesToMelConfig, "codes_to_mel"),
+    "vocoder": _model_schema(VocoderConfig, "vocoder"),
+}
+DECODERS = {"wavenet": WaveNetConfig, "mel": CodesToMelConfig}  # an autoencoder's decoder, by decoder_kind
 
 
 # ----------------------------------------------------------------------------- the top level
@@ -201,7 +184,7 @@ class ConfigSchema:
     audio: AudioConfig = field(default_factory=AudioConfig)
     data: Any = MISSING  # a data schema, by data.kind
     model: Any = MISSING  # a model schema, by model.family
-    train: TrainSchema = field(default_factory=TrainSchema)
+    train: TrainSchema = MISSING
     logger: Any = MISSING  # a logger schema, by logger.kind
     name: str = MISSING
     seed: int = MISSING
@@ -213,9 +196,6 @@ class ConfigSchema:
 
 DATA = {"embedded": EmbeddedDataSchema, "folder": FolderDataSchema, "maestro": MaestroDataSchema}
 LOGGERS = {"none": LoggerSchema, "tensorboard": LoggerSchema, "wandb": WandbLoggerSchema}
-MODELS = {"wavenet": WaveNetSchema, "autoencoder": AutoencoderSchema, "prior": PriorSchema,
-          "event_prior": EventPriorSchema, "codes_to_mel": CodesToMelSchema, "vocoder": VocoderSchema}
-DECODERS = {"wavenet": WaveNetConfig, "mel": CodesToMelConfig}  # an autoencoder's decoder, by decoder_kind
 
 
 _registered = False
@@ -263,6 +243,7 @@ def schema_for(cfg) -> DictConfig:
     ``kind`` and ``family`` keys name. A block whose kind is unknown stays unchecked here; the code
     that reads it refuses the kind with the choices (e.g. ``unknown data.kind``)."""
     schema = stored("config")
+    schema.train = stored("train")  # required fields have no default to build the block from
     for block, key, table in (("data", "kind", DATA), ("logger", "kind", LOGGERS), ("model", "family", MODELS)):
         kind = OmegaConf.select(cfg, f"{block}.{key}", default=None)
         if isinstance(kind, str) and kind in table:
@@ -272,20 +253,6 @@ def schema_for(cfg) -> DictConfig:
         if isinstance(kind, str) and kind in DECODERS:
             schema.model.decoder = stored(f"decoder/{kind}")
     return schema
-
-
-def validated(cfg) -> DictConfig:
-    """``cfg`` merged onto its schema: a typed copy (the schema's defaults filled in) for checking only.
-
-    Raises OmegaConf's ``ConfigKeyError`` (a key the schema lacks) or ``ValidationError`` (a value
-    of the wrong type); either names the key in ``full_key``.
-    """
-    return OmegaConf.merge(schema_for(cfg), cfg)
-
-
-def keys(node) -> list[str]:
-    """The keys a schema node declares, sorted (``keys(schema.train)`` -> ``["amp", "batch_size", ...]``)."""
-    return sorted(str(k) for k in node.keys())
 
 
 def paths(node, prefix: str = "") -> list[str]:
