@@ -43,7 +43,7 @@ ARMS: dict[str, list[str]] = {
     "lpc32": ["model=wavenet/tiny_lpc"],
     "mol": ["model=wavenet/tiny", "model.head=mol"],
     "mol_lpc32": ["model=wavenet/tiny_lpc", "model.head=mol"],
-    "input_noise": ["model=wavenet/tiny", "+train.input_noise=0.01"],
+    "input_noise": ["model=wavenet/tiny", "train.input_noise=0.01"],
     # The tiny WaveNet on an order-160 predictor's residual (head lpc_mol, components centred on the
     # prediction: the shipped piano-tiny's model), and the same with the components' means free.
     "piano_tiny": ["model=wavenet/piano_tiny"],
@@ -55,7 +55,7 @@ ARMS: dict[str, list[str]] = {
                 "model.skip_channels=128"],
     "pt_deep": ["model=wavenet/piano_tiny", "model.layers=20"],
     "pt_short": ["model=wavenet/piano_tiny", "train.batch_size=32", "train.segment_length=2048"],
-    "pt_noise": ["model=wavenet/piano_tiny", "+train.input_noise=0.005"],
+    "pt_noise": ["model=wavenet/piano_tiny", "train.input_noise=0.005"],
     "pt_fluidsynth": ["model=wavenet/piano_tiny", "data.renderer=fluidsynth"],
     # LPCNet's pre-emphasis (0.85): the model learns x[t] - 0.85 x[t-1]; its NLL and LPC columns are in
     # that domain (compare their difference), its continuations are de-emphasised before judging.

@@ -100,7 +100,7 @@ def compare_level2(threads: int, steps: int = 6) -> None:
                 audio = read_audio(item.path, ae.sample_rate)
                 writer.add(split, item.piece, ae.encode(audio, chunk_frames=4096), audio.numel())
         codeset = writer.finish()
-        for name, extra in (("level2_tiny", f"+codeset={codeset.root}"), ("level2_audio_tiny", f"+autoencoder={level1}")):
+        for name, extra in (("level2_tiny", f"codeset={codeset.root}"), ("level2_audio_tiny", f"autoencoder={level1}")):
             cfg = compose([f"model=prior/{name}", "data=embedded_debug", "train.segment_length=512",
                            "train.batch_size=8", extra])
             task = build_task(cfg)

@@ -109,7 +109,7 @@ def test_level2_autoencoder_shapes_and_encoding():
 def test_prior_task_learns_a_code_set(tmp_path, model_name, extra):
     """A few dozen steps on a small code set must beat the uniform distribution clearly."""
     cs = _codeset(tmp_path)
-    cfg = compose([f"model={model_name}", *extra, f"+codeset={cs.root}", "train.segment_length=32",
+    cfg = compose([f"model={model_name}", *extra, f"codeset={cs.root}", "train.segment_length=32",
                    "train.batch_size=8"])
     task = build_task(cfg)
     sampler = task.build_sampler(cfg, "train")
@@ -131,7 +131,7 @@ def test_prior_task_learns_a_code_set(tmp_path, model_name, extra):
 
 def test_prior_task_refuses_a_mismatched_code_set(tmp_path):
     cs = _codeset(tmp_path)
-    cfg = compose(["model=prior/debug", f"+codeset={cs.root}"])
+    cfg = compose(["model=prior/debug", f"codeset={cs.root}"])
     task = build_task(cfg)
     with pytest.raises(WavegenError, match="set model.levels and model.hop to match"):
         task.build_sampler(cfg, "train")
@@ -142,7 +142,7 @@ def test_level2_autoencoder_on_audio_trains_against_level1_codes(tmp_path):
     from wavegen.hierarchy.randomised import build_random_hierarchy
 
     level1 = build_random_hierarchy(tmp_path, "debug")["level1"]
-    cfg = compose(["model=prior/level2_audio_debug", f"+autoencoder={level1}", "data=embedded_debug",
+    cfg = compose(["model=prior/level2_audio_debug", f"autoencoder={level1}", "data=embedded_debug",
                    "train.segment_length=32", "train.batch_size=2"])
     task = build_task(cfg)
     batch = task.build_sampler(cfg, "train").batch(0)
@@ -210,7 +210,7 @@ def test_event_transformer_steps_draw_what_the_full_pass_predicts():
 
 def test_event_prior_task_learns_a_code_set(tmp_path):
     cs = _codeset(tmp_path, levels=(5, 5), hop=256)
-    cfg = compose(["model=event_prior/debug", f"+codeset={cs.root}", "train.segment_length=16",
+    cfg = compose(["model=event_prior/debug", f"codeset={cs.root}", "train.segment_length=16",
                    "train.batch_size=8"])
     task = build_task(cfg)
     sampler = task.build_sampler(cfg, "train")

@@ -164,7 +164,7 @@ def test_max_minutes_ends_the_run_validated_and_checkpointed(tmp_path, clock):
 def test_input_noise_perturbs_what_the_network_reads_in_training_only():
     from wavegen.tasks.wavenet import WaveNetTask
 
-    task = WaveNetTask(compose(DEBUG + ["+train.input_noise=0.05"]))
+    task = WaveNetTask(compose(DEBUG + ["train.input_noise=0.05"]))
     batch = {"audio": 0.3 * torch.sin(torch.arange(2 * 256).reshape(2, 256) * 0.05)}
     clean = task.nll(task.model, batch)
     torch.manual_seed(0)
@@ -172,4 +172,4 @@ def test_input_noise_perturbs_what_the_network_reads_in_training_only():
     assert abs(noisy.item() - clean.item()) > 1e-4
     assert task.validate(task.model, [batch])["val_loss"] == pytest.approx(clean.item(), abs=1e-6)
     with pytest.raises(WavegenError, match="input_noise"):
-        WaveNetTask(compose(DEBUG + ["+train.input_noise=-1"]))
+        WaveNetTask(compose(DEBUG + ["train.input_noise=-1"]))

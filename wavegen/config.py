@@ -4,12 +4,16 @@
 (see ``package-dir`` in pyproject.toml). We use Hydra's compose API rather than
 ``@hydra.main`` so that every command controls its own run directory (one per
 run, shared by all distributed ranks) and turns config mistakes into one line.
+
+What a config may hold is declared in :mod:`wavegen.schema` (dataclasses registered with
+Hydra's ConfigStore); :func:`compose` checks every composed config against it, so an unknown
+key, a wrong type or an unset required value is refused by the schema, with the closest
+valid key, never by reading Hydra's error prose.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -50,74 +54,129 @@ def available_options(group: str) -> list[str]:
     return names
 
 
-def _explain(exc: Exception, overrides: list[str]) -> str:
-    """Turn a Hydra/OmegaConf composition error into one helpful line."""
-    text = " ".join(str(exc).split())
-    # An override of a key that does not exist: name the valid keys of its parent node.
-    match = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
-    if match:
-        key = match.group(1)
-        for override in overrides:
-            name = override.lstrip("+~").split("=", 1)[0]
-            if name.endswith(key) or key.endswith(name.split(".")[-1]):
-                key = name
-                break
-        parent, _, leaf = key.rpartition(".")
-        valid = _valid_keys(parent, overrides)
-        if valid is None or not parent:  # a misspelt section (trian.steps) or a bare leaf (steps=...)
-            guess = _closest_key(key, overrides)
-            if guess:
-                return f"unknown config key '{key}' (did you mean '{guess}'?)"
-        if valid is not None:
-            close = difflib.get_close_matches(leaf, valid, n=1)
-            hint = f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)" if close else ""
-            where = f"'{parent}'" if parent else "the top level"
-            return f"unknown config key '{key}'{hint}; valid keys of {where}: {', '.join(valid)}"
-        return f"unknown config key '{key}'"
-    if type(exc).__name__ == "OverrideParseException" or "NoViableAltException" in text or "mismatched input" in text:
-        # Hydra's override grammar (its lexer's exception names mean nothing to a user).
-        bad = next((o for o in overrides if o and (o in text or f"'{o.split('=', 1)[-1]}'" in text)), None)
-        what = f"the override '{bad}'" if bad else "an override"
-        return (f"cannot parse {what}: quote a value holding characters such as ~ * ? [ ] {{ }} "
-                f"(key='value'); a ~ in a path is not expanded, write $HOME instead")
-    match = re.search(r"Could not find '([^']+)'", text)
-    if match:
-        group, _, option = match.group(1).partition("/")
-        try:
-            options = available_options(group)
-        except Exception:
-            options = []
-        if options:
-            return f"unknown config '{group}={option}'{_did_you_mean(option, options)}; " \
-                   f"choices for '{group}': {', '.join(options)}"
-    return text
-
-
 def _did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _closest_key(key: str, overrides: list[str]) -> Optional[str]:
-    """The config key ``key`` most likely meant: a close dotted path (``trian.steps`` -> ``train.steps``),
-    else the one key whose last part it names (``steps`` -> ``train.steps``)."""
-    try:
-        cfg = compose([o for o in overrides if "=" in o and _split_override(o)[0] != key], explain=False)
-    except Exception:
-        return None
+def _parse(overrides: list[str]) -> list:
+    """Hydra's parse of each override; one that does not parse is one plain line naming it.
+
+    Parsed one at a time so that the message can name the override itself: the grammar's own
+    error names lexer exceptions, not what to do."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for override in overrides:
+        try:
+            parsed.append(parser.parse_override(override))
+        except HydraException:
+            raise WavegenError(f"cannot parse the override '{override}': quote a value holding characters such as "
+                               f"~ * ? [ ] {{ }} (key='value'); a ~ in a path is not expanded, write $HOME instead") from None
+    return parsed
+
+
+def _is_group(override) -> bool:
+    return override.package is None and (config_dir() / override.key_or_group).is_dir()
+
+
+def _check_group_options(parsed: list) -> None:
+    """Hydra skips an unknown option of an *optional* group without a word, so a typo such as
+    ``experiment=wavenet_pinao`` would train the default model; refuse it like any unknown option."""
+    for override in parsed:
+        if not _is_group(override) or override.is_delete():
+            continue
+        value = override.value()
+        if value in ("", None):
+            continue
+        options = available_options(override.key_or_group)
+        if value not in options:
+            name = override.key_or_group
+            raise WavegenError(f"unknown config '{name}={value}'{_did_you_mean(str(value), options)}; "
+                               f"choices for '{name}': {', '.join(options)}")
+
+
+def _for_hydra(override) -> str:
+    """``key=value`` becomes ``++key=value`` (set, adding the key if this config's YAML lacks it): the
+    schema, not the YAML files, decides which keys exist (an optional key such as train.input_noise
+    needs no ``+``), and a key it lacks is refused by :func:`_check_schema` with a suggestion.
+    Group choices, ``+key`` (add, refused if present), ``~key`` and Hydra's own keys pass unchanged."""
+    line = override.input_line
+    plain_set = not (override.is_add() or override.is_force_add() or override.is_delete())
+    if not plain_set or _is_group(override) or override.key_or_group.split(".")[0] == "hydra":
+        return line
+    return "++" + line
+
+
+def _explain(exc: Exception, parsed: list) -> str:
+    """One line for what Hydra refused while composing (after :func:`_parse` and the group checks)."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        # An option named inside a config's defaults list (a top-level group choice was checked already).
+        group, _, option = exc.missing_cfg_file.partition("/")
+        options = available_options(group) if (config_dir() / group).is_dir() else []
+        if options:
+            return f"unknown config '{group}={option}'{_did_you_mean(option, options)}; " \
+                   f"choices for '{group}': {', '.join(options)}"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ConfigCompositionException) and exc.__cause__ is None:
+        # "+key=value" for a key the config already holds: Hydra's message quotes the key. (Its
+        # exception carries no key, so this one check reads the text.)
+        for override in parsed:
+            if override.is_add() and not override.is_force_add() and f"'{override.key_or_group}'" in text:
+                key = override.key_or_group
+                return f"config key '{key}' is already set; drop the '+' to change it: {override.input_line[1:]}"
+    return text
+
+
+def _check_schema(cfg, overrides: list[str], parsed: list) -> None:
+    """Refuse, in one line, what the schema (wavegen.schema) does not allow: a key it lacks (with
+    the closest valid key), a value of the wrong type, a required value left unset."""
     from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError, ValidationError
 
-    paths = []
+    from wavegen import schema as S
 
-    def walk(node, prefix: str) -> None:
-        for name in node.keys():
-            path = f"{prefix}{name}"
-            paths.append(path)
-            child = OmegaConf.select(node, str(name), throw_on_missing=False)
-            if OmegaConf.is_dict(child):
-                walk(child, path + ".")
+    typed = S.schema_for(cfg)
+    try:
+        merged = OmegaConf.merge(typed, cfg)
+    except ConfigKeyError as exc:
+        raise WavegenError(_unknown_key(str(exc.full_key), exc.object_type, typed, parsed)) from None
+    except ValidationError as exc:
+        raise WavegenError(_wrong_type(str(exc.full_key), exc, cfg, overrides, parsed)) from None
+    missing = sorted(OmegaConf.missing_keys(merged))
+    if missing:
+        raise WavegenError(f"config key '{missing[0]}' has no value; set it ({missing[0]}=...)")
 
-    walk(cfg, "")
+
+def _unknown_key(full_key: str, schema: type, typed, parsed: list) -> str:
+    """The schema has no ``full_key`` (``schema``: the dataclass of its parent block): name the key
+    as the user wrote it, and the closest valid one."""
+    from dataclasses import fields
+
+    from wavegen import schema as S
+
+    # The override that added it (``trian.steps=5`` fails at ``trian``), else a key in a YAML file.
+    key = next((o.key_or_group for o in parsed
+                if o.key_or_group == full_key or o.key_or_group.startswith(full_key + ".")), full_key)
+    parent, _, leaf = full_key.rpartition(".")
+    if key != full_key or not parent:  # a misspelt section (trian.steps) or a bare leaf (steps=...)
+        guess = _closest_path(key, S.paths(typed))
+        if guess:
+            return f"unknown config key '{key}' (did you mean '{guess}'?)"
+    valid = sorted(f.name for f in fields(schema))
+    close = difflib.get_close_matches(leaf, valid, n=1)
+    hint = f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)" if close else ""
+    where = f"'{parent}'" if parent else "the top level"
+    return f"unknown config key '{key}'{hint}; valid keys of {where}: {', '.join(valid)}"
+
+
+def _closest_path(key: str, paths: list[str]) -> Optional[str]:
+    """A close dotted path (``trian.steps`` -> ``train.steps``), else the one key whose last part ``key``
+    names (``steps`` -> ``train.steps``)."""
     close = difflib.get_close_matches(key, paths, n=1, cutoff=0.8)
     if close:
         return close[0]
@@ -126,96 +185,69 @@ def _closest_key(key: str, overrides: list[str]) -> Optional[str]:
     return named[0] if len(named) == 1 else None
 
 
-def _valid_keys(parent: str, overrides: list[str]) -> Optional[list[str]]:
-    try:
-        cfg = compose([o for o in overrides if "=" in o and not o.split("=", 1)[0].startswith(parent + ".")
-                       and o.split("=", 1)[0] != parent], explain=False)
-    except Exception:
-        return None
+def _wrong_type(full_key: str, exc, cfg, overrides: list[str], parsed: list) -> str:
+    """The value at ``full_key`` does not convert to the type its schema (``exc.object_type``) declares."""
+    import typing
+
     from omegaconf import OmegaConf
 
-    node = OmegaConf.select(cfg, parent) if parent else cfg
-    if node is None or not hasattr(node, "keys"):
-        return None
-    return sorted(str(k) for k in node.keys())
+    declared = typing.get_type_hints(exc.object_type).get(full_key.rpartition(".")[2])
+    # Optional[int] -> {int, NoneType}
+    types = set(typing.get_args(declared)) if typing.get_origin(declared) is typing.Union else {declared}
+    value = OmegaConf.select(cfg, full_key, default=None)
+    if bool in types:
+        return f"config key '{full_key}' expects true or false, got {value!r}"
+    if types & {int, float}:
+        return f"config key '{full_key}' expects a number{_default(full_key, overrides, parsed)}, got {value!r}"
+    reason = str(exc).splitlines()[0]
+    return f"config key '{full_key}' has a value of the wrong type: {reason}"
 
 
-def _split_override(override: str) -> tuple[str, str, bool]:
-    """``"+train.lr=3"`` -> ``("train.lr", "3", True)``; the flag says whether it assigns a value."""
-    name, sep, value = override.lstrip("+").partition("=")
-    return name, value, bool(sep) and not override.startswith("~") and "@" not in name
-
-
-def _check_group_options(overrides: list[str]) -> None:
-    """Hydra skips an unknown option of an *optional* group without a word, so a typo such as
-    ``experiment=wavenet_pinao`` would train the default model; refuse it like any unknown option."""
-    root = config_dir()
-    for override in overrides:
-        name, value, assigns = _split_override(override)
-        if not assigns or "." in name or value in ("", "null") or not (root / name).is_dir():
-            continue
-        options = available_options(name)
-        if value not in options:
-            raise WavegenError(f"unknown config '{name}={value}'{_did_you_mean(value, options)}; "
-                               f"choices for '{name}': {', '.join(options)}")
-
-
-def _check_value_types(cfg, overrides: list[str]) -> None:
-    """A number or true/false key given text (``train.steps=1O0``) fails here, naming the key,
-    instead of deep inside training. The expected type is the key's value without the override."""
+def _default(full_key: str, overrides: list[str], parsed: list) -> str:
+    """`` (default 2000)``: the YAML's value for a key an override set badly (composed once more,
+    without that override, on this error path only)."""
     from omegaconf import OmegaConf
 
-    root = config_dir()
-    groups, leaves = [], []
-    for override in overrides:
-        name, _, assigns = _split_override(override)
-        if not assigns:
-            continue
-        if (root / name).is_dir():
-            groups.append(override)
-        else:
-            leaves.append(name)
-    if not leaves:
-        return
+    others = [line for line, o in zip(overrides, parsed) if o.key_or_group != full_key]
+    if len(others) == len(overrides):
+        return ""  # the bad value is the YAML's own
     try:
-        defaults = compose(groups, explain=False)
+        value = OmegaConf.select(compose(others, explain=False), full_key, default=None)
     except Exception:
-        return  # a composition error is reported by the caller's own compose
-    for key in leaves:
-        before = OmegaConf.select(defaults, key, default=None)
-        after = OmegaConf.select(cfg, key, default=None)
-        if isinstance(before, bool) and not isinstance(after, bool):
-            raise WavegenError(f"config key '{key}' expects true or false, got {after!r}")
-        if isinstance(before, (int, float)) and not isinstance(before, bool) and isinstance(after, str):
-            raise WavegenError(f"config key '{key}' expects a number (default {before!r}), got {after!r}")
+        return ""
+    return "" if value is None else f" (default {value!r})"
 
 
 def compose(overrides: Iterable[str] = (), config_name: str = "config", explain: bool = True):
-    """Compose ``conf/<config_name>.yaml`` with Hydra command-line style overrides.
+    """Compose ``conf/<config_name>.yaml`` with Hydra command-line style overrides, checked against
+    the schema (:mod:`wavegen.schema`).
 
-    Raises WavegenError with one line (naming the valid keys) on a bad override.
+    Raises WavegenError with one line (naming the valid keys or choices) on a bad override.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     overrides = list(overrides)
-    if config_name == "config":
-        _check_group_options(overrides)
+    parsed = _parse(overrides)
+    checked = config_name == "config"
+    if checked:
+        _check_group_options(parsed)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = hydra_compose(config_name=config_name, overrides=overrides)
+            cfg = hydra_compose(config_name=config_name,
+                                overrides=[_for_hydra(o) for o in parsed] if checked else overrides)
     except WavegenError:
         raise
     except Exception as exc:
         if not explain:
             raise
-        raise WavegenError(_explain(exc, overrides) or f"{type(exc).__name__} while composing the config") from None
+        raise WavegenError(_explain(exc, parsed) or f"{type(exc).__name__} while composing the config") from None
     finally:
         GlobalHydra.instance().clear()
-    if explain and config_name == "config":
-        _check_value_types(cfg, overrides)
+    if checked and explain:
+        _check_schema(cfg, overrides, parsed)
     return cfg
 
 

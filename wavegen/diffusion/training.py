@@ -10,7 +10,7 @@ from torch import Tensor
 
 from wavegen.audio.dsp import AudioConfig, mel_level, mel_spectrogram
 from wavegen.diffusion.schedules import default_schedule, sample_training_levels
-from wavegen.errors import WavegenError
+from wavegen.options import dataclass_from, plain
 from wavegen.audio.metrics import multi_resolution_stft_distance
 
 
@@ -53,11 +53,7 @@ class Objective:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> "Objective":
-        cfg = dict(cfg or {})
-        unknown = set(cfg) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise WavegenError(f"unknown objective option(s) {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}")
-        return cls(**cfg)
+        return dataclass_from(cls, plain(cfg or {}), "objective")
 
 
 def noised(model, audio: Tensor, log_mel: Tensor, generator: Optional[torch.Generator] = None):

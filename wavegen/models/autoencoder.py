@@ -48,6 +48,7 @@ from wavegen.codes.slowness import SLOWNESS_KINDS, RateController
 from wavegen.models.codes_to_mel import CodesToMel, CodesToMelConfig
 from wavegen.models.encoder import Encoder, EncoderConfig
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
+from wavegen.options import dataclass_from, plain
 
 DECODER_KINDS = ("wavenet", "mel")
 # Decoder options the autoencoder sets itself, per kind (the codes' channels, hop and rate).
@@ -86,12 +87,11 @@ class AutoencoderConfig:
         """Build from a plain or OmegaConf mapping; unknown keys are a one-line error."""
         from wavegen.errors import WavegenError
 
-        cfg = _plain(cfg)
-        top = dict(cfg)
+        top = plain(cfg)
         top.pop("family", None)
         top.pop("name", None)
-        encoder = _dataclass_from(EncoderConfig, top.pop("encoder", {}) or {}, "encoder")
-        slowness = _dataclass_from(SlownessConfig, top.pop("slowness", {}) or {}, "slowness")
+        encoder = dataclass_from(EncoderConfig, top.pop("encoder", {}), "encoder")
+        slowness = dataclass_from(SlownessConfig, top.pop("slowness", {}), "slowness")
         decoder_map = dict(top.pop("decoder", {}) or {})
         kind = top.get("decoder_kind", "wavenet")
         if kind not in DECODER_KINDS:
@@ -103,7 +103,7 @@ class AutoencoderConfig:
             decoder = WaveNetConfig.from_mapping(decoder_map)
         else:  # the owned keys get placeholders here; decoder_config() fills in the real ones
             decoder = CodesToMelConfig.from_mapping({**decoder_map, "hop": decoder_map.get("mel_hop", 256)})
-        result = _dataclass_from(cls, top, "autoencoder", encoder=encoder, slowness=slowness, decoder=decoder)
+        result = dataclass_from(cls, top, "autoencoder", encoder=encoder, slowness=slowness, decoder=decoder)
         result.levels = [int(v) for v in result.levels]
         result.check()
         return result
@@ -152,27 +152,6 @@ class AutoencoderConfig:
             # code files carry, stays what it was before the mel kind existed.
             del d["decoder_kind"], d["vocoder"]
         return d
-
-
-def _plain(cfg) -> dict:
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # omegaconf is optional for the model itself
-        pass
-    return dict(cfg)
-
-
-def _dataclass_from(cls, mapping: dict, where: str, **fixed):
-    from wavegen.errors import WavegenError
-
-    names = set(cls.__dataclass_fields__)
-    unknown = set(mapping) - names
-    if unknown:
-        raise WavegenError(f"unknown {where} option(s) {sorted(unknown)}; valid options: {sorted(names)}")
-    return cls(**{**{k: v for k, v in mapping.items() if k in names}, **fixed})
 
 
 @dataclass

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from wavegen.codes.quantiser import ScalarQuantiser
 from wavegen.models.encoder import ResidualUnit
+from wavegen.options import dataclass_from, plain
 
 
 @dataclass
@@ -42,12 +43,7 @@ class CodesToMelConfig:
     @classmethod
     def from_mapping(cls, cfg) -> "CodesToMelConfig":
         from wavegen.errors import WavegenError
-        from wavegen.models.autoencoder import _dataclass_from, _plain
-
-        top = dict(_plain(cfg))
-        for key in ("family", "name"):
-            top.pop(key, None)
-        result = _dataclass_from(cls, top, "codes_to_mel")
+        result = dataclass_from(cls, plain(cfg), "codes_to_mel", ignore=("family", "name"))
         result.levels = [int(v) for v in result.levels]
         if result.mel_hop % result.hop and result.hop % result.mel_hop:
             raise WavegenError(f"codes_to_mel needs mel_hop {result.mel_hop} and the code hop {result.hop} "

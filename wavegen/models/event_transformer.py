@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from wavegen.codes.joint import MAX_JOINT_CLASSES, joint_classes
 from wavegen.nn.heads import inverse_cdf_sample
+from wavegen.options import dataclass_from, plain
 
 
 @dataclass
@@ -45,12 +46,7 @@ class EventTransformerConfig:
     @classmethod
     def from_mapping(cls, cfg) -> "EventTransformerConfig":
         from wavegen.errors import WavegenError
-        from wavegen.models.autoencoder import _dataclass_from, _plain
-
-        top = dict(_plain(cfg))
-        for key in ("family", "name"):
-            top.pop(key, None)
-        result = _dataclass_from(cls, top, "event_prior")
+        result = dataclass_from(cls, plain(cfg), "event_prior", ignore=("family", "name"))
         result.levels = [int(v) for v in result.levels]
         if joint_classes(result.levels) > MAX_JOINT_CLASSES or result.d_model % result.heads:
             raise WavegenError(f"event_prior needs at most {MAX_JOINT_CLASSES} joint classes and d_model divisible "

@@ -38,6 +38,7 @@ from wavegen.codes.quantiser import ScalarQuantiser
 from wavegen.codes.joint import MAX_JOINT_CLASSES, joint_classes, to_joint
 from wavegen.models.encoder import ResidualUnit
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
+from wavegen.options import dataclass_from, plain
 
 UPPER_INPUTS = ("codes", "audio")
 
@@ -69,9 +70,7 @@ class PriorConfig:
     @classmethod
     def from_mapping(cls, cfg) -> "PriorConfig":
         from wavegen.errors import WavegenError
-        from wavegen.models.autoencoder import _dataclass_from, _plain
-
-        top = dict(_plain(cfg))
+        top = plain(cfg)
         top.pop("family", None)
         top.pop("name", None)
         net = dict(top.pop("wavenet", {}) or {})
@@ -79,8 +78,8 @@ class PriorConfig:
             if owned in net:
                 raise WavegenError(f"prior wavenet.{owned} is set by the prior (from levels and upper); remove it")
         upper = top.pop("upper", None)
-        upper_cfg = _dataclass_from(UpperCodesConfig, dict(upper), "prior upper") if upper else None
-        result = _dataclass_from(cls, top, "prior", wavenet=WaveNetConfig.from_mapping(net), upper=upper_cfg)
+        upper_cfg = dataclass_from(UpperCodesConfig, upper, "prior upper") if upper else None
+        result = dataclass_from(cls, top, "prior", wavenet=WaveNetConfig.from_mapping(net), upper=upper_cfg)
         result.levels = [int(v) for v in result.levels]
         if upper_cfg is not None:
             upper_cfg.levels = [int(v) for v in upper_cfg.levels]

@@ -51,6 +51,7 @@ from wavegen.kernels.reference import HEAD_CATEGORICAL, HEAD_MOL, PackedWaveNet
 from wavegen.nn.conv import CausalConv1d, receptive_field
 from wavegen.nn.heads import build_head
 from wavegen.nn.lpc import LPCBaseline, LPCState, lpc_predict
+from wavegen.options import dataclass_from, plain
 
 
 LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit", "lpc_mean_shift")
@@ -82,15 +83,7 @@ class WaveNetConfig:
 
     @classmethod
     def from_mapping(cls, cfg) -> "WaveNetConfig":
-        names = set(cls.__dataclass_fields__)
-        unknown = set(dict(cfg)) - names - {"family", "name"}
-        if unknown:
-            from wavegen.errors import WavegenError
-
-            raise WavegenError(
-                f"unknown WaveNet option(s) {sorted(unknown)}; valid options: {sorted(names)}"
-            )
-        return cls(**{k: v for k, v in dict(cfg).items() if k in names})
+        return dataclass_from(cls, plain(cfg), "WaveNet", ignore=("family", "name"))
 
     @property
     def dilations(self) -> list[int]:

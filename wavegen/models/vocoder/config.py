@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from wavegen.errors import WavegenError
+from wavegen.options import dataclass_from, plain
 
 ARCHITECTURES = ("wavegrad", "spectral")
 
@@ -55,16 +56,10 @@ class VocoderConfig:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "VocoderConfig":
-        names = set(cls.__dataclass_fields__)
-        data = dict(cfg)
-        unknown = set(data) - names - {"family", "name", "size"}
-        if unknown:
-            raise WavegenError(f"unknown vocoder option(s) {sorted(unknown)}; valid options: {sorted(names)}")
-        values = {k: v for k, v in data.items() if k in names}
+        # "size" labelled the first checkpoints' configs (small, base), like family and name.
+        cfg = dataclass_from(cls, plain(cfg), "vocoder", ignore=("family", "name", "size"))
         for key in ("upsample_factors", "upsample_channels", "downsample_channels"):
-            if key in values:
-                values[key] = [int(v) for v in values[key]]
-        cfg = cls(**values)
+            setattr(cfg, key, [int(v) for v in getattr(cfg, key)])
         cfg.validate()
         return cfg
 
