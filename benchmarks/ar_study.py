@@ -59,7 +59,7 @@ ARMS: dict[str, list[str]] = {
     "pt_fluidsynth": ["model=wavenet/piano_tiny", "data.renderer=fluidsynth"],
     # LPCNet's pre-emphasis (0.85): the model learns x[t] - 0.85 x[t-1]; its NLL and LPC columns are in
     # that domain (compare their difference), its continuations are de-emphasised before judging.
-    "pt_preemph": ["model=wavenet/piano_tiny", "+train.pre_emphasis=0.85"],
+    "pt_preemph": ["model=wavenet/piano_tiny", "train.pre_emphasis=0.85"],
 }
 COMMON = ["logger=none", "train.threads=1", "train.progress=false", "train.minutes_clock=cpu",
           "train.steps=100000", "train.checkpoint_every=100000", "train.warmup_steps=20"]

@@ -31,7 +31,7 @@ def test_the_task_learns_the_emphasised_waveform():
     from wavegen.config import compose
     from wavegen.tasks.wavenet import WaveNetTask
 
-    cfg = compose(["model=wavenet/debug", "+train.pre_emphasis=0.85"])
+    cfg = compose(["model=wavenet/debug", "train.pre_emphasis=0.85"])
     task = WaveNetTask(cfg)
     audio = 0.3 * torch.sin(torch.arange(2048) * 0.05)[None]
     with torch.no_grad():

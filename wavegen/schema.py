@@ -82,6 +82,7 @@ class TrainSchema:
     run_dir: str
     # Optional (absent from default.yaml): WaveNet tasks only, see wavegen/tasks/wavenet.py.
     input_noise: float = 0.0
+    pre_emphasis: float = 0.0
 
 
 # ----------------------------------------------------------------------------- data
