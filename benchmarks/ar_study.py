@@ -205,22 +205,26 @@ def markdown(results: dict) -> str:
         f"RMS {results['prompt_figures']['rms_dbfs']:.1f} dBFS. Piano 0.91-0.96 / 2.3-3.1; noise ~0 / 3.57.",
         "",
         "| arm | steps | CPU min | NLL bits/sample | LPC bits/sample | own val | own val LPC | peak share | chroma H "
-        "| RMS dBFS | copy score | copies | gen s/stream |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| RMS dBFS | faded | copy score | copies | gen s/stream |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    quiet = results["prompt_figures"]["rms_dbfs"] - 12.0  # issue 12's level target
     for name, arm in results["arms"].items():
         m = arm["continuation"]["median"]
-        gen = statistics.median(r["generation_seconds"] for r in arm["continuation"]["rows"])
+        rows = arm["continuation"]["rows"]
+        gen = statistics.median(r["generation_seconds"] for r in rows)
+        faded = sum(r["rms_dbfs"] < quiet for r in rows)
         lines.append(
             f"| {name} | {arm['steps']} | {arm['cpu_minutes']:.2f} | {arm['nll_bits']:.3f} | {arm['lpc_bits']:.3f} "
             f"| {arm['own_val_bits_per_sample']:.3f} | {arm['own_val_lpc_bits']:.3f} | {m['peak_energy_share']:.3f} "
             f"| {m['chroma_entropy']:.2f} "
-            f"| {m['rms_dbfs']:.1f} | {m['copy_score']:.3f} | {m['copies']}/{len(arm['continuation']['rows'])} "
+            f"| {m['rms_dbfs']:.1f} | {faded}/{len(rows)} | {m['copy_score']:.3f} | {m['copies']}/{len(rows)} "
             f"| {gen:.1f} |")
     lines += ["", "NLL and LPC: teacher-forced on the same held-out clips (the loudest of the common validation "
               "split), same quantisation (μ-law 256 or 16-bit). Own val / own val LPC: the training run's last "
               "validation (train.val_batches x batch_size clips of the arm's own data) and the LPC baseline on "
-              "those clips. Figures: medians over every prompt x draw; gen s/stream: wall seconds to generate "
+              "those clips. Figures: medians over every prompt x draw; faded: draws more than 12 dB below the "
+              "prompts' median RMS; gen s/stream: wall seconds to generate "
               "one stream (the streams of a prompt are generated together). A pre-emphasised arm's NLL, LPC and own-val "
               "columns are in its emphasised domain: compare their differences, not the values."]
     return "\n".join(lines) + "\n"
