@@ -60,6 +60,9 @@ ARMS: dict[str, list[str]] = {
     # LPCNet's pre-emphasis (0.85): the model learns x[t] - 0.85 x[t-1]; its NLL and LPC columns are in
     # that domain (compare their difference), its continuations are de-emphasised before judging.
     "pt_preemph": ["model=wavenet/piano_tiny", "train.pre_emphasis=0.85"],
+    # The mixture's components started at different widths (log scales -1 .. 1 around the predictor's):
+    # at piano_tiny's init they are identical, get identical gradients and train as one logistic.
+    "pt_spread": ["model=wavenet/piano_tiny", "model.lpc_mixture_spread=1.0"],
 }
 COMMON = ["logger=none", "train.threads=1", "train.progress=false", "train.minutes_clock=cpu",
           "train.steps=100000", "train.checkpoint_every=100000", "train.warmup_steps=20"]

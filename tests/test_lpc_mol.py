@@ -172,3 +172,45 @@ def test_step_logits_equal_the_full_pass_with_and_without_mean_shift(shift):
     prediction = model.lpc_residuals(inputs)[1].float()
     centred = (means - prediction[:, None]).abs().max() < 1e-6
     assert bool(centred) != shift  # centred means sit on the prediction; shifted ones move off it
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.5])
+def test_the_mixture_trains_as_a_mixture_only_when_its_components_start_apart(spread):
+    """Components that start identical (spread 0, the shipped piano-tiny's init) get identical gradients and
+    stay one logistic; spread initial widths break the tie, and the weights learn to differ."""
+    torch.manual_seed(0)
+    model = small(lpc_mixture_spread=spread)
+    audio = notes(2000)[None]
+    tokens = model.head.encode(audio)
+    inputs = shift_right(tokens, model.head.silence(1))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        loss = model.head.nll(model(inputs), tokens).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    M = model.cfg.mixtures
+    weight, bias = model.out2.weight.detach()[:, :, 0], model.out2.bias.detach()
+    scale_rows = torch.cat([weight[2 * M:], bias[2 * M:, None]], dim=1)
+    weight_rows = torch.cat([weight[:M], bias[:M, None]], dim=1)
+    apart = float((scale_rows - scale_rows[:1]).abs().max())
+    weights_learnt = float(weight_rows.abs().max())
+    if spread:
+        assert apart > 0.1 and weights_learnt > 1e-3
+    else:
+        assert apart == 0.0 and weights_learnt < 1e-6  # rounding only: the weights stay uniform
+
+
+def test_a_spread_mixture_starts_near_the_baseline_and_is_refused_on_other_heads():
+    model = small(lpc_mixture_spread=0.5).eval()
+    audio = notes(900)[None]
+    tokens = model.head.encode(audio)
+    inputs = shift_right(tokens, model.head.silence(1))
+    with torch.no_grad():
+        spread = float(model.head.nll(model(inputs), tokens).mean())
+        plain = float(small().eval().head.nll(small().eval()(inputs), tokens).mean())
+    assert abs(spread - plain) / math.log(2) < 0.1  # a scale mixture around the same logistic
+    assert "lpc_mixture_spread" not in small().cfg.to_dict()  # configs without it are unchanged
+    assert small(lpc_mixture_spread=0.5).cfg.to_dict()["lpc_mixture_spread"] == 0.5
+    with pytest.raises(ValueError, match="lpc_mixture_spread"):
+        WaveNet(WaveNetConfig(layers=2, dilation_cycle=2, head="mol", lpc_mixture_spread=0.5))

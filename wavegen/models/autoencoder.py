@@ -47,7 +47,7 @@ from wavegen.codes.quantiser import Quantised, ScalarQuantiser
 from wavegen.codes.slowness import SLOWNESS_KINDS, RateController
 from wavegen.models.codes_to_mel import CodesToMel, CodesToMelConfig
 from wavegen.models.encoder import Encoder, EncoderConfig
-from wavegen.models.wavenet import WaveNet, WaveNetConfig
+from wavegen.models.wavenet import WaveNet, WaveNetConfig, without_off_options
 from wavegen.options import dataclass_from, plain
 
 DECODER_KINDS = ("wavenet", "mel")
@@ -147,6 +147,8 @@ class AutoencoderConfig:
         d = asdict(self)
         d["encoder"] = self.encoder.to_dict()
         d["decoder"] = {k: v for k, v in d["decoder"].items() if k not in _OWNED[self.decoder_kind]}
+        if self.decoder_kind == "wavenet":
+            d["decoder"] = without_off_options(d["decoder"])
         if self.decoder_kind == "wavenet":
             # Left out so that a WaveNet autoencoder's config, and with it the fingerprint its
             # code files carry, stays what it was before the mel kind existed.

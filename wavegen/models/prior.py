@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from wavegen.codes.quantiser import ScalarQuantiser
 from wavegen.codes.joint import MAX_JOINT_CLASSES, joint_classes, to_joint
 from wavegen.models.encoder import ResidualUnit
-from wavegen.models.wavenet import WaveNet, WaveNetConfig
+from wavegen.models.wavenet import WaveNet, WaveNetConfig, without_off_options
 from wavegen.options import dataclass_from, plain
 
 UPPER_INPUTS = ("codes", "audio")
@@ -115,7 +115,7 @@ class PriorConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["wavenet"] = {k: v for k, v in d["wavenet"].items() if k not in _OWNED}
+        d["wavenet"] = without_off_options({k: v for k, v in d["wavenet"].items() if k not in _OWNED})
         return d
 
 

@@ -55,6 +55,15 @@ from wavegen.options import dataclass_from, plain
 
 
 LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit", "lpc_mean_shift")
+# Options a config carries only when set (so configs, checkpoints and resumes of models without them
+# stay what they were): option -> its off value.
+OMITTED_WHEN_OFF = {"lpc_mixture_spread": 0.0}
+
+
+def without_off_options(options: dict) -> dict:
+    """A WaveNet config dict without the :data:`OMITTED_WHEN_OFF` options at their off values (also for
+    the configs that nest a WaveNet's: a prior's, an autoencoder's decoder)."""
+    return {k: v for k, v in options.items() if not (k in OMITTED_WHEN_OFF and v == OMITTED_WHEN_OFF[k])}
 LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 
 
@@ -80,6 +89,9 @@ class WaveNetConfig:
     lpc_window: int = 1024  # past samples each LPC fit reads
     lpc_refit: int = 256  # samples between LPC refits
     lpc_mean_shift: bool = False  # lpc_mol: may the network move the components off the prediction?
+    # lpc_mol: the components' initial log scales spread over [-x, x] around the predictor's. At 0 they
+    # all start equal, get equal gradients and stay equal: the "mixture" trains as one logistic.
+    lpc_mixture_spread: float = 0.0
 
     @classmethod
     def from_mapping(cls, cfg) -> "WaveNetConfig":
@@ -96,7 +108,7 @@ class WaveNetConfig:
         if not self.lpc_order:
             for key in LPC_OPTIONS:
                 options.pop(key)
-        return options
+        return without_off_options(options)
 
 
 @dataclass
@@ -201,10 +213,19 @@ class WaveNet(nn.Module):
             self.lpc_proj = nn.Conv1d(features, L * G, 1, bias=False)
         elif cfg.head == "lpc_mol":
             raise ValueError("head 'lpc_mol' models a linear predictor's residual: it needs lpc_order > 0")
+        if cfg.lpc_mixture_spread and (cfg.head != "lpc_mol" or cfg.lpc_mixture_spread < 0):
+            raise ValueError(f"lpc_mixture_spread is a positive log-scale range of head 'lpc_mol'; got "
+                             f"{cfg.lpc_mixture_spread} with head '{cfg.head}'")
         if cfg.head == "lpc_mol":
             # Zero standardised outputs = the predictor's own logistic: the untrained model is the baseline.
             nn.init.zeros_(self.out2.weight)
             nn.init.zeros_(self.out2.bias)
+            if cfg.lpc_mixture_spread:
+                # Identical components would get identical gradients forever: start them at different
+                # widths (a scale mixture from the first step), centred on the predictor's scale.
+                with torch.no_grad():
+                    M = cfg.mixtures
+                    self.out2.bias[2 * M:] = torch.linspace(-cfg.lpc_mixture_spread, cfg.lpc_mixture_spread, M)
 
     # ------------------------------------------------------------------ sizes
 
