@@ -55,15 +55,6 @@ def mu_law_decode(indices: Tensor, mu: int = 256) -> Tensor:
     return AF.mu_law_decoding(indices, mu)
 
 
-# ----------------------------------------------------------------------------- mel
-
-
-# The cached filterbanks below are built with inference mode off: a tensor made under
-# torch.inference_mode() and cached would break autograd for every later caller in the
-# process (a recipe runs sampling and then training stages in one process).
-
-
-@lru_cache(maxsize=8)
 def pre_emphasis(audio: Tensor, coefficient: float) -> Tensor:
     """Tensor[..., T] -> Tensor[..., T]: ``y[t] = x[t] - a x[t-1]`` (``x[-1] = 0``), clamped to [-1, 1].
 
@@ -90,6 +81,15 @@ def de_emphasis(audio: Tensor, coefficient: float) -> Tensor:
     return torchaudio.functional.lfilter(audio, a, b, clamp=False)
 
 
+# ----------------------------------------------------------------------------- mel
+
+
+# The cached filterbanks below are built with inference mode off: a tensor made under
+# torch.inference_mode() and cached would break autograd for every later caller in the
+# process (a recipe runs sampling and then training stages in one process).
+
+
+@lru_cache(maxsize=8)
 def _mel_transform(cfg: AudioConfig, device: str):
     import torchaudio.transforms as T
 

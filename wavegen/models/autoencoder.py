@@ -149,7 +149,6 @@ class AutoencoderConfig:
         d["decoder"] = {k: v for k, v in d["decoder"].items() if k not in _OWNED[self.decoder_kind]}
         if self.decoder_kind == "wavenet":
             d["decoder"] = without_off_options(d["decoder"])
-        if self.decoder_kind == "wavenet":
             # Left out so that a WaveNet autoencoder's config, and with it the fingerprint its
             # code files carry, stays what it was before the mel kind existed.
             del d["decoder_kind"], d["vocoder"]
