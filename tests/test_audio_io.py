@@ -299,3 +299,14 @@ def test_spectrogram_png_and_image(tmp_path):
     # 440 Hz is low in the mel range: the brightest row sits in the bottom quarter (row 0 = top).
     brightest_row = int(np.argmax(image.astype(float).sum(axis=(1, 2))))
     assert brightest_row > cfg.n_mels * 3 // 4
+
+
+def test_the_mel_filterbank_is_built_once_per_config():
+    from wavegen.audio.dsp import _mel_transform, mel_spectrogram
+
+    cfg = AudioConfig()
+    mel_spectrogram(torch.zeros(1, 4096), cfg)
+    before = _mel_transform.cache_info()
+    mel_spectrogram(torch.zeros(1, 4096), cfg)
+    after = _mel_transform.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
