@@ -97,24 +97,31 @@ def test_head_needs_a_predictor():
         WaveNet(WaveNetConfig(head="lpc_mol", lpc_order=0))
 
 
-@pytest.mark.slow
-def test_training_improves_on_the_baseline():
-    """A few hundred steps on one clip: the network learns what the predictor misses (bits clearly below it)."""
-    torch.manual_seed(0)
-    model = small()
+def train_on_notes(model: WaveNet, steps: int) -> tuple[float, float]:
+    """Adam on one 2,000-sample clip of :func:`notes`; (bits before, bits at the last step)."""
     audio = notes(2000)[None]
     tokens = model.head.encode(audio)
     inputs = shift_right(tokens, model.head.silence(1))
     with torch.no_grad():
         start = float(model.head.nll(model(inputs), tokens).mean()) / math.log(2)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(120):
+    for _ in range(steps):
         loss = model.head.nll(model(inputs), tokens).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    end = float(loss.detach()) / math.log(2)
-    assert end < start - 0.3, (start, end)
+    return start, float(loss.detach()) / math.log(2)
+
+
+@pytest.mark.slow
+def test_training_improves_on_the_baseline():
+    """120 steps on one clip: the network learns what the predictor misses (bits clearly below it).
+
+    The clip is two partials and white noise. The bound was 0.3 bits before the predictor's fit
+    changed (no lag window, numpy Levinson); the fit now leaves 0.16 bits to win at 120 steps."""
+    torch.manual_seed(0)
+    start, end = train_on_notes(small(), 120)
+    assert end < start - 0.12, (start, end)
 
 
 def test_top_p_draws_only_from_the_nucleus_of_the_class_distribution():
@@ -180,15 +187,7 @@ def test_the_mixture_trains_as_a_mixture_only_when_its_components_start_apart(sp
     stay one logistic; spread initial widths break the tie, and the weights learn to differ."""
     torch.manual_seed(0)
     model = small(lpc_mixture_spread=spread)
-    audio = notes(2000)[None]
-    tokens = model.head.encode(audio)
-    inputs = shift_right(tokens, model.head.silence(1))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(30):
-        loss = model.head.nll(model(inputs), tokens).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_on_notes(model, 30)
     M = model.cfg.mixtures
     weight, bias = model.out2.weight.detach()[:, :, 0], model.out2.bias.detach()
     scale_rows = torch.cat([weight[2 * M:], bias[2 * M:, None]], dim=1)
