@@ -20,6 +20,7 @@ def test_ar_study_smoke(tmp_path, data_dir):
         sys.path.remove(str(ROOT / "benchmarks"))
     from wavegen.config import compose
     from wavegen.data import build_sampler
+    from wavegen.generate.continuation import teacher_forced_bits
     from wavegen.models.registry import load_model
 
     out = tmp_path / "study"
@@ -43,7 +44,7 @@ def test_ar_study_smoke(tmp_path, data_dir):
         cfg = compose(ar_study.arm_overrides(name, ar_study.COMMON + ar_study.SMOKE))
         clips = torch.cat([b["audio"] for b in build_sampler(cfg, "validation").validation_batches(
             int(cfg.train.val_batches))])
-        assert ar_study.teacher_forced_bits(model.eval(), clips) == pytest.approx(arm["own_val_bits_per_sample"],
+        assert teacher_forced_bits(model.eval(), clips) == pytest.approx(arm["own_val_bits_per_sample"],
                                                                                    abs=1e-4)
     # μ-law and 16-bit NLLs live on different scales: the LPC baseline is computed in each arm's own units.
     assert results["arms"]["mol_lpc32"]["lpc_bits"] > results["arms"]["baseline"]["lpc_bits"] + 4
