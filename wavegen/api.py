@@ -291,8 +291,7 @@ class Autoencoder(Model):
         from wavegen.commands import check_backend
         from wavegen.generate.autoencoder import decode_stream
 
-        if codes.dim() not in (2, 3):
-            raise WavegenError(f"codes must be LongTensor[C, F] or [B, C, F], got shape {tuple(codes.shape)}")
+        batched = _batched_codes(codes)  # refuses any other shape in one line
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         if self.module.decoder_kind == "mel":
@@ -301,7 +300,7 @@ class Autoencoder(Model):
             return vocode_to_length(self.vocoder, mel, total, steps, generator, progress)
         temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
         check_backend(backend)
-        batched = _batched_codes(codes).to(self.device)
+        batched = batched.to(self.device)
         total = batched.shape[-1] * self.hop if num_samples is None else int(num_samples)
         report = _Reporter(progress, total, "decode", "smp")
         pieces = []

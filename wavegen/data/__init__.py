@@ -20,7 +20,6 @@ KINDS = ("embedded", "maestro", "folder")
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "wavegen", "decoded")
 
 __all__ = [
-    "loudest_clips",
     "KINDS",
     "SPLITS",
     "AudioItem",
@@ -28,6 +27,7 @@ __all__ = [
     "DecodeCache",
     "SegmentSampler",
     "build_dataset",
+    "loudest_clips",
     "build_sampler",
     "load_items",
     "num_files",
@@ -111,6 +111,8 @@ def build_sampler(cfg: Any, split: str = "train", rank: int = 0, world_size: int
         num_pieces=num_files(dataset),
     )
     return sampler
+
+
 def loudest_clips(cfg: Any, split: str, count: int, max_batches: Optional[int] = None):
     """Tensor[N, segment_length]: the ``count`` loudest of a split's fixed evaluation segments.
 
@@ -124,5 +126,3 @@ def loudest_clips(cfg: Any, split: str, count: int, max_batches: Optional[int] =
     clips = torch.cat([b["audio"] for b in batches])
     order = clips.pow(2).mean(dim=1).argsort(descending=True)
     return clips[order[:count]]
-
-

@@ -55,6 +55,7 @@ from wavegen.options import dataclass_from, plain
 
 
 LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit", "lpc_mean_shift")
+LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 # Options a config carries only when set (so configs, checkpoints and resumes of models without them
 # stay what they were): option -> its off value.
 OMITTED_WHEN_OFF = {"lpc_mixture_spread": 0.0}
@@ -64,7 +65,6 @@ def without_off_options(options: dict) -> dict:
     """A WaveNet config dict without the :data:`OMITTED_WHEN_OFF` options at their off values (also for
     the configs that nest a WaveNet's: a prior's, an autoencoder's decoder)."""
     return {k: v for k, v in options.items() if not (k in OMITTED_WHEN_OFF and v == OMITTED_WHEN_OFF[k])}
-LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 
 
 @dataclass
