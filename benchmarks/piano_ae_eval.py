@@ -28,9 +28,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-UNSEEN_SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3")
-
-
 def data_checkpoint(experiment: str) -> dict:
     """The data and audio config of ``experiment`` in the shape held_out_* functions read."""
     from omegaconf import OmegaConf
@@ -53,15 +50,13 @@ def clip_sets(args, audio) -> dict:
         return {"validation pieces": held_out_pieces(ckpt, "validation")}
     import torch
 
-    from wavegen.data.unseen import render_unseen, unseen_pieces
+    from wavegen.data.unseen import unseen_pieces, unseen_sets
 
-    pieces = unseen_pieces(args.pieces)
-    print(f"unseen pieces: {', '.join(pieces)}", file=sys.stderr)
+    print(f"unseen pieces: {', '.join(unseen_pieces(args.pieces))}", file=sys.stderr)
     # Whole mel frames, so the decoded audio lines up with the input sample for sample.
     seconds = int(args.seconds * audio.sample_rate) // audio.hop_length * audio.hop_length / audio.sample_rate
-    return {Path(sf).stem: [torch.from_numpy(render_unseen(p, audio.sample_rate, seconds, args.offset, Path(sf)))
-                            for p in pieces]
-            for sf in UNSEEN_SOUNDFONTS}
+    return {name: [torch.from_numpy(clip) for clip in clips]
+            for name, clips in unseen_sets(args.pieces, audio.sample_rate, seconds, args.offset).items()}
 
 
 def score(reference: list, estimate: list, cfg) -> dict:
@@ -134,7 +129,10 @@ def main() -> None:
               f"events/s, {rates['bits_per_second_naive']:.0f} bits/s run-length (naive), "
               f"{rates['bits_per_second_entropy']:.0f} entropy, {rates['bits_per_second_fixed']:.0f} raw frames | | | |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": args.model, "set": args.set, "results": results}, indent=1))
+        from wavegen.atomic import atomic_write
+
+        atomic_write(Path(args.json), json.dumps({"model": args.model, "set": args.set, "results": results},
+                                                 indent=1).encode("utf-8"))
 
 
 if __name__ == "__main__":

@@ -65,21 +65,13 @@ def _split_clips(overrides: list[str], split: str, count: int, seconds: float) -
     return {f"{cfg.data.kind} {split}": loudest_clips(cfg, split, count)}
 
 
-def _unseen_clips(count: int, seconds: float) -> dict:
+def _unseen_clips(count: int, seconds: float, rate: int) -> dict:
     import torch
 
-    from wavegen.data.unseen import installed_soundfonts, render_unseen, unseen_pieces
+    from wavegen.data.unseen import unseen_sets
 
-    pieces = unseen_pieces(count)
-    sets = {}
-    for font in installed_soundfonts():
-        if "fluidr3" not in font.name.lower():
-            sets[font.stem] = torch.stack([torch.from_numpy(render_unseen(p, 16000, seconds, 5.0, font))
-                                           for p in pieces])
-    if not sets:
-        raise WavegenError("no SoundFont other than FluidR3 is installed under /usr/share/sounds (Debian: "
-                           "timgm6mb-soundfont, musescore-general-soundfont-small)")
-    return sets
+    return {name: torch.stack([torch.from_numpy(clip) for clip in clips])
+            for name, clips in unseen_sets(count, rate, seconds).items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         SamplingControls(**controls).check(net.head.kind)
     except ValueError as exc:
         raise WavegenError(str(exc)) from None
-    sets = (_unseen_clips(args.clips, args.clip_seconds) if args.source == "unseen"
+    sets = (_unseen_clips(args.clips, args.clip_seconds, rate) if args.source == "unseen"
             else _split_clips(list(args.overrides), args.source, args.clips, args.clip_seconds))
     prompt = int(round(args.prompt_seconds * rate))
     report = {"model": args.model, "source": args.source, "controls": controls, "sets": {}}

@@ -33,6 +33,25 @@ def installed_soundfonts(folder: str | os.PathLike = "/usr/share/sounds") -> lis
     return [p for p in found if p.is_file()]
 
 
+def unseen_soundfonts(folder: str | os.PathLike = "/usr/share/sounds") -> list[Path]:
+    """The installed SoundFonts whose piano the training data never used (every one but FluidR3)."""
+    return [font for font in installed_soundfonts(folder) if "fluidr3" not in font.name.lower()]
+
+
+def unseen_sets(count: int, sample_rate: int, seconds: float, offset: float = 5.0) -> dict[str, list[np.ndarray]]:
+    """SoundFont name -> the first ``count`` :func:`unseen_pieces` on that unseen piano, ``seconds`` each from
+    ``offset`` (ndarray[round(seconds·rate)] float32): the held-out check beyond the validation split."""
+    from wavegen.errors import WavegenError
+
+    fonts = unseen_soundfonts()
+    if not fonts:
+        raise WavegenError("no SoundFont other than FluidR3 is installed under /usr/share/sounds (Debian: "
+                           "timgm6mb-soundfont, musescore-general-soundfont-small)")
+    pieces = unseen_pieces(count)
+    return {font.stem: [render_unseen(piece, sample_rate, seconds, offset, font) for piece in pieces]
+            for font in fonts}
+
+
 def render_unseen(piece: str, sample_rate: int, seconds: float, offset: float = 0.0,
                   soundfont: Optional[Path] = None, seed: int = 0) -> np.ndarray:
     """ndarray[round(seconds·rate)] float32: ``seconds`` of ``piece`` from ``offset`` (zero-padded if shorter),
