@@ -6,7 +6,7 @@ Picks the ``--prompts`` training clips whose first second has the lowest chroma 
 - ``default``: the model at its default sampling settings;
 - ``network_off``: the same weights with the last layer zeroed (head ``lpc_mol``: exactly the
   model's linear predictor and its fitted logistic);
-- ``temperature_0.9``: the model at temperature 0.9.
+- ``temperature_T``: the model at temperature T, for every T in ``--temperatures`` (default 0.9).
 
 Prints, per arm and prompt, the chroma entropy of the prompt and of the continuations (median), the
 peak-energy share and the RMS, and writes them to ``--out`` (JSON).
@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-ARMS = ("default", "network_off", "temperature_0.9")
 
 
 def main(argv=None) -> int:
@@ -35,27 +34,27 @@ def main(argv=None) -> int:
     p.add_argument("--prompts", type=int, default=4)
     p.add_argument("--pool", type=int, default=48, help="loudest training clips the prompts are chosen from")
     p.add_argument("--draws", type=int, default=4)
+    p.add_argument("--temperatures", type=float, nargs="*", default=[0.9], help="one arm per temperature")
+    p.add_argument("--no-baselines", action="store_true", help="only the temperature arms")
     args = p.parse_args(argv)
 
     import torch
 
     import wavegen
     from wavegen.atomic import atomic_write
-    from wavegen.audio.metrics import tonality_figures
     from wavegen.config import compose
     from wavegen.data import loudest_clips
-    from wavegen.generate.continuation import continuation_report
+    from wavegen.generate.continuation import continuation_report, simplest_prompts
 
     torch.set_num_threads(1)
     cfg = compose(["data=embedded", "data.renderer=both", "train.segment_length=48000"])
     rate = int(cfg.audio.sample_rate)
-    prompts = loudest_clips(cfg, "train", args.pool)[:, :rate]
-    entropy = torch.tensor([tonality_figures(prompt, rate)["chroma_entropy"] for prompt in prompts])
-    prompts = prompts[entropy.argsort()[: args.prompts]]
+    prompts = simplest_prompts(loudest_clips(cfg, "train", args.pool)[:, :rate], rate, args.prompts, rate)
     results = {}
-    for arm in ARMS:
+    arms = ([] if args.no_baselines else ["default", "network_off"]) + [f"temperature_{t:g}" for t in args.temperatures]
+    for arm in arms:
         net = wavegen.load(args.model).module.eval()
-        controls = {"temperature": 0.9} if arm == "temperature_0.9" else {}
+        controls = {"temperature": float(arm.split("_")[1])} if arm.startswith("temperature_") else {}
         if arm == "network_off":
             torch.nn.init.zeros_(net.out2.weight)
             torch.nn.init.zeros_(net.out2.bias)

@@ -108,7 +108,8 @@ def test_eval_continuation_refuses_settings_in_one_line(capsys):
 
     for argv, message in [(["--top-p", "0"], "top-p must be in (0, 1]"),
                           (["--mixture-temperature", "-1"], "must not be negative"),
-                          (["--clips", "0"], "--clips must be at least 1")]:
+                          (["--clips", "0"], "--clips must be at least 1"),
+                          (["--clips", "3", "--pool", "2"], "--pool (2) must be at least --clips (3)")]:
         assert main(["eval", "continuation", "piano-tiny", "data=embedded_debug", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err

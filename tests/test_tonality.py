@@ -105,3 +105,22 @@ def test_eval_tonality_refuses_bad_input_in_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert code != 0 and len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], (argv, err)
     assert out.read_text() == "{}\n"
+
+
+def test_simplest_prompts_puts_a_single_note_before_a_chord_and_noise():
+    from wavegen.generate.continuation import simplest_prompts
+
+    note = piano([60, 60, 60, 60], 1.0, seed=1)  # one pitch class
+    chord = piano([60, 63, 66, 69, 70, 73], 1.0, seed=2)  # six pitch classes, a cluster
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1)
+    clips = torch.stack([noise, chord, note])
+    chosen = simplest_prompts(clips, SR, 2, SR)
+    assert torch.equal(chosen[0], note) and torch.equal(chosen[1], chord)
+
+
+def test_prompts_met_counts_prompts_whose_every_check_holds():
+    from wavegen.generate.continuation import prompts_met
+
+    report = {"prompts": [{"checks": {"a": True, "b": True}}, {"checks": {"a": True, "b": False}},
+                          {"checks": {"a": True}}]}
+    assert prompts_met(report) == 2

@@ -9,6 +9,9 @@ Clips of ``--clip-seconds`` (3 s), ``--clips`` of them:
 - ``--source unseen``: corpus pieces the embedded set never selects, rendered by every
   installed SoundFont except FluidR3 (pianos no training data used; :mod:`wavegen.data.unseen`).
 
+``--select simplest`` keeps, of ``--pool`` such clips per set, the ``--clips`` whose prompt has the
+lowest chroma entropy (simple harmony, which loudest-first choices miss).
+
 Per set of clips: teacher-forced NLL of each whole clip in bits per sample, beside the LPC
 baseline (order 32, window 1024, refit 256) and, for a model with its own predictor, that
 predictor's logistic alone; then each clip's first second is a prompt, ``--draws`` independent
@@ -42,6 +45,10 @@ def register_eval(targets) -> None:
                    "both renderings, data.renderer=both)")
     p.add_argument("--source", default="validation", choices=SOURCES)
     p.add_argument("--clips", type=int, default=4, help="clips per set (unseen: pieces per SoundFont)")
+    p.add_argument("--select", default="loudest", choices=("loudest", "simplest"),
+                   help="loudest clips, or the prompts of simplest harmony (lowest chroma entropy) among --pool")
+    p.add_argument("--pool", type=int, default=None, help="--select simplest: clips (unseen: pieces) to choose "
+                   "from (default 4 x --clips)")
     p.add_argument("--clip-seconds", type=float, default=3.0)
     p.add_argument("--prompt-seconds", type=float, default=1.0)
     p.add_argument("--seconds", type=float, default=2.0, help="seconds continued after each prompt")
@@ -79,13 +86,15 @@ def run(args: argparse.Namespace) -> int:
 
     import wavegen
     from wavegen.atomic import atomic_write
-    from wavegen.generate.continuation import continuation_report, teacher_forced_bits
+    from wavegen.generate.continuation import continuation_report, prompts_met, simplest_prompts, teacher_forced_bits
     from wavegen.generate.sampling import SamplingControls
     from wavegen.nn.lpc import LPCBaseline, lpc_nll_bits
 
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise WavegenError(f"output file already exists: {args.json} (pass --overwrite to replace it)")
-    for name in ("clips", "draws"):
+    if args.pool is None:
+        args.pool = 4 * args.clips if args.select == "simplest" else args.clips
+    for name in ("clips", "draws", "pool"):
         if getattr(args, name) < 1:
             raise WavegenError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if not 0 < args.prompt_seconds < args.clip_seconds:
@@ -104,13 +113,19 @@ def run(args: argparse.Namespace) -> int:
         SamplingControls(**controls).check(net.head.kind)
     except ValueError as exc:
         raise WavegenError(str(exc)) from None
-    sets = (_unseen_clips(args.clips, args.clip_seconds, rate) if args.source == "unseen"
-            else _split_clips(list(args.overrides), args.source, args.clips, args.clip_seconds))
+    if args.pool < args.clips:
+        raise WavegenError(f"--pool ({args.pool}) must be at least --clips ({args.clips})")
+    sets = (_unseen_clips(args.pool, args.clip_seconds, rate) if args.source == "unseen"
+            else _split_clips(list(args.overrides), args.source, args.pool, args.clip_seconds))
     prompt = int(round(args.prompt_seconds * rate))
-    report = {"model": args.model, "source": args.source, "controls": controls, "sets": {}}
+    if args.select == "simplest":
+        sets = {name: simplest_prompts(clips, rate, args.clips, prompt) for name, clips in sets.items()}
+    else:
+        sets = {name: clips[: args.clips] for name, clips in sets.items()}
+    report = {"model": args.model, "source": args.source, "select": args.select, "controls": controls, "sets": {}}
     print("| clips | NLL bits/sample | LPC-32 | own predictor | peak share | chroma H (prompt) | RMS dBFS (prompt) "
-          "| copy (max) | all met |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| copy (max) | all met | prompts met |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, clips in sets.items():
         started = time.process_time()
         bits, baseline = teacher_forced_bits(net, clips), lpc_nll_bits(clips)
@@ -125,9 +140,10 @@ def run(args: argparse.Namespace) -> int:
         own_text = "" if own is None else f"{own:.3f}"
         print(f"| {name} ({clips.shape[0]}×{args.draws}) | {bits:.3f} | {baseline:.3f} | {own_text} | "
               f"{m['peak_energy_share']:.3f} | {m['chroma_entropy']:.2f} ({pm['chroma_entropy']:.2f}) | "
-              f"{m['rms_dbfs']:.1f} ({pm['rms_dbfs']:.1f}) | {max_copy:.3f} | {'yes' if met else 'no'} |", flush=True)
+              f"{m['rms_dbfs']:.1f} ({pm['rms_dbfs']:.1f}) | {max_copy:.3f} | {'yes' if met else 'no'} | "
+              f"{prompts_met(result)}/{clips.shape[0]} |", flush=True)
         report["sets"][name] = {"nll_bits": bits, "lpc32_bits": baseline, "own_predictor_bits": own,
-                                "all_met": met, "cpu_seconds": time.process_time() - started, **result}
+                                "all_met": met, "prompts_met": prompts_met(result), "cpu_seconds": time.process_time() - started, **result}
     if args.json:
         clean = json.loads(json.dumps(report, default=float).replace("NaN", "null"))
         atomic_write(args.json, (json.dumps(clean, indent=1) + "\n").encode("utf-8"))

@@ -74,6 +74,21 @@ def judge(prompt_row: dict, draws: list[dict]) -> dict:
     }
 
 
+def simplest_prompts(clips: Tensor, sample_rate: int, count: int, prompt_samples: int) -> Tensor:
+    """Tensor[N, T] clips -> Tensor[count, T]: those whose first ``prompt_samples`` have the lowest chroma entropy.
+
+    Loudest-first clip choices are dense chords; a continuation must also keep a simple harmony (one note,
+    an open fifth), so this picks the prompts of simplest harmony among them (lowest first).
+    """
+    entropy = torch.tensor([tonality_figures(clip[:prompt_samples], sample_rate)["chroma_entropy"] for clip in clips])
+    return clips[entropy.nan_to_num(float("inf")).argsort()[:count]]
+
+
+def prompts_met(report: dict) -> int:
+    """How many prompts of a :func:`continuation_report` meet every check on their own draws' medians."""
+    return sum(all(p["checks"].values()) for p in report["prompts"])
+
+
 def continuation_report(model, prompts: Tensor, sample_rate: int, seconds: float = 2.0, draws: int = 4,
                         seed: int = 0, **controls) -> dict:
     """Continue every row of Tensor[N, P] prompts; per prompt its figures, its draws' rows and :func:`judge`.
