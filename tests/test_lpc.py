@@ -35,18 +35,59 @@ def test_an_ar2_process_is_recovered():
     assert torch.allclose(a, torch.tensor([1.6, -0.8]), atol=0.05)
 
 
-def test_prediction_is_causal_and_incremental_equals_whole_clip():
+def ar2(seed: int = 0) -> np.ndarray:
+    """x[n] = 1.6 x[n-1] - 0.8 x[n-2] + e, 20,000 samples."""
+    e = np.random.default_rng(seed).standard_normal(20000)
+    x = np.zeros_like(e)
+    for n in range(2, len(x)):
+        x[n] = 1.6 * x[n - 1] - 0.8 * x[n - 2] + e[n]
+    return x
+
+
+def test_burg_recovers_an_ar2_process_and_matches_a_direct_recursion():
+    x = torch.from_numpy(ar2()[-4096:])
+    assert torch.allclose(lpc.fit_lpc(x[None], 2, "burg")[0], torch.tensor([1.6, -0.8]), atol=0.05)
+    # The recursion written out for one frame at order 3: k_m from the forward and backward errors.
+    frame = x[:300].numpy()
+    f, b, a = frame[1:], frame[:-1], np.array([1.0])
+    for _ in range(3):
+        k = -2 * np.dot(f, b) / (np.dot(f, f) + np.dot(b, b))
+        a = np.concatenate([a, [0.0]]) + k * np.concatenate([a, [0.0]])[::-1]
+        f, b = (f + k * b)[1:], (b + k * f)[:-1]
+    assert np.allclose(lpc.burg(x[None, :300], 3)[0].numpy(), -a[1:], rtol=1e-10, atol=1e-12)
+    assert torch.equal(lpc.burg(torch.zeros(2, 64), 4), torch.zeros(2, 4, dtype=torch.float64))
+
+
+def test_burg_keeps_a_partial_narrower_than_the_windowed_fit():
+    """Two close sinusoids (440 and 452 Hz) in 1536 samples: Burg's poles sit nearer the unit circle, so a
+    predictor refitted on its own output keeps the partials sharp (the reason the option exists)."""
+    t = torch.arange(1536, dtype=torch.float64) / 16000
+    x = torch.sin(2 * math.pi * 440 * t) + 0.7 * torch.sin(2 * math.pi * 452 * t + 1) + 1e-3 * torch.randn(1536, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    radius = {}
+    for method in lpc.METHODS:
+        a = lpc.fit_lpc(x[None], 16, method)[0].double()
+        radius[method] = float(np.abs(np.roots(np.r_[1.0, -a.numpy()])).max())
+    assert radius["burg"] < 1.0 and radius["autocorrelation"] < 1.0  # both stable
+    assert 1 - radius["burg"] < 0.5 * (1 - radius["autocorrelation"]), radius  # measured: 0.35
+    with pytest.raises(ValueError, match="burg"):
+        lpc.fit_lpc(x[None], 4, "covariance")
+
+
+@pytest.mark.parametrize("method", lpc.METHODS)
+def test_prediction_is_causal_and_incremental_equals_whole_clip(method):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(2, 700, generator=g) * 0.1
-    full = lpc_predict(x, order=8, window=64, refit=32)
+    full = lpc_predict(x, order=8, window=64, refit=32, method=method)
     assert full.shape == (2, 701)
     # Changing sample 300 changes no prediction of samples <= 300.
     y = x.clone()
     y[:, 300] += 0.5
-    changed = lpc_predict(y, order=8, window=64, refit=32)
+    changed = lpc_predict(y, order=8, window=64, refit=32, method=method)
     assert torch.equal(full[:, :301], changed[:, :301])
     assert not torch.allclose(full[:, 301], changed[:, 301])
-    state = LPCState.empty(2, order=8, window=64, refit=32)
+    if method == "burg":  # a different fit: not the default's predictions
+        assert not torch.allclose(full, lpc_predict(x, order=8, window=64, refit=32))
+    state = LPCState.empty(2, order=8, window=64, refit=32, method=method)
     pieces = [state.predict(x[:, s : s + 45]) for s in range(0, 700, 45)]
     assert torch.allclose(torch.cat(pieces, dim=1), full[:, 1:], atol=1e-6)
 

@@ -140,15 +140,16 @@ def test_top_p_draws_only_from_the_nucleus_of_the_class_distribution():
     assert not set(full.tolist()) <= nucleus  # without top-p the wide component's tail is drawn too
 
 
+@pytest.mark.parametrize("method", ["autocorrelation", "burg"])
 @pytest.mark.parametrize("chunks", [[700], [5, 40, 16, 3, 300, 336], [17, 683]])
-def test_the_predictor_state_gives_the_same_answer_for_any_chunking(chunks):
+def test_the_predictor_state_gives_the_same_answer_for_any_chunking(chunks, method):
     """A prompt fed in one piece (the block-wise path) equals feeding it sample by sample."""
     x = notes(sum(chunks), seed=2)[None].repeat(2, 1)
     x[1] *= 0.5
-    one = LPCState.empty(2, 8, 64, 16)
+    one = LPCState.empty(2, 8, 64, 16, method=method)
     want_mean, want_scale = zip(*[one.predictive(x[:, i : i + 1]) for i in range(x.shape[1])])
     want_mean, want_scale = torch.cat(want_mean, 1), torch.cat(want_scale, 1)
-    state, got_mean, got_scale, done = LPCState.empty(2, 8, 64, 16), [], [], 0
+    state, got_mean, got_scale, done = LPCState.empty(2, 8, 64, 16, method=method), [], [], 0
     for n in chunks:
         m, s = state.predictive(x[:, done : done + n])
         got_mean.append(m)
@@ -160,9 +161,9 @@ def test_the_predictor_state_gives_the_same_answer_for_any_chunking(chunks):
     assert torch.allclose(state.coeffs, one.coeffs) and torch.allclose(state.scale, one.scale)
 
 
-@pytest.mark.parametrize("shift", [False, True])
-def test_step_logits_equal_the_full_pass_with_and_without_mean_shift(shift):
-    model = small(lpc_mean_shift=shift).eval()
+@pytest.mark.parametrize("shift, method", [(False, "autocorrelation"), (True, "autocorrelation"), (False, "burg")])
+def test_step_logits_equal_the_full_pass_with_and_without_mean_shift(shift, method):
+    model = small(lpc_mean_shift=shift, lpc_method=method).eval()
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in model.parameters():
@@ -213,3 +214,20 @@ def test_a_spread_mixture_starts_near_the_baseline_and_is_refused_on_other_heads
     assert small(lpc_mixture_spread=0.5).cfg.to_dict()["lpc_mixture_spread"] == 0.5
     with pytest.raises(ValueError, match="lpc_mixture_spread"):
         WaveNet(WaveNetConfig(layers=2, dilation_cycle=2, head="mol", lpc_mixture_spread=0.5))
+
+
+def test_a_burg_model_starts_as_its_own_predictor_and_older_configs_are_unchanged():
+    model = small(lpc_method="burg").eval()
+    audio = notes(900)[None]
+    tokens = model.head.encode(audio)
+    inputs = shift_right(tokens, model.head.silence(1))
+    with torch.no_grad():
+        bits = model.head.nll(model(inputs), tokens) / math.log(2)
+    stream = torch.cat([model.head.decode(inputs), model.head.decode(tokens[:, -1:])], dim=1).float()
+    expected = LPCBaseline(8, 64, 16, "burg").nll_bits(stream)[:, 1:]
+    assert (bits - expected).abs().max() < 1e-4
+    assert (bits - LPCBaseline(8, 64, 16).nll_bits(stream)[:, 1:]).abs().max() > 1e-3  # not the default fit
+    assert "lpc_method" not in small().cfg.to_dict()
+    assert small(lpc_method="burg").cfg.to_dict()["lpc_method"] == "burg"
+    with pytest.raises(ValueError, match="lpc_method must be one of autocorrelation, burg"):
+        small(lpc_method="covariance")

@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         own = None
         if getattr(net.cfg, "lpc_order", 0):
             c = net.cfg
-            own = float(LPCBaseline(c.lpc_order, c.lpc_window, c.lpc_refit).nll_bits(clips).mean())
+            own = float(LPCBaseline(c.lpc_order, c.lpc_window, c.lpc_refit, c.lpc_method).nll_bits(clips).mean())
         result = continuation_report(net, clips[:, :prompt], rate, args.seconds, args.draws, args.seed, **controls)
         m, pm = result["overall"]["median"], result["prompt_median"]
         max_copy = max(r["copy_score"] for p in result["prompts"] for r in p["draws"])

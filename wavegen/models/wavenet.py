@@ -12,7 +12,8 @@ incremental sampling: the per-sample kernels only add a bias row.
 
 Backward-adaptive linear prediction (``lpc_order > 0``, as in LPCNet): a predictor
 fitted on past samples only (:mod:`wavegen.nn.lpc`, refitted every ``lpc_refit``
-samples on the previous ``lpc_window``) guesses each next sample ``p_t``. The network
+samples on the previous ``lpc_window``, by ``lpc_method``: the windowed autocorrelation fit or
+Burg's) guesses each next sample ``p_t``. The network
 sees ``p_t`` as one more conditioning input (a per-layer 1x1 projection added to the
 pre-activation bias, like local features, so the compiled kernels run unchanged) and,
 with the mixture-of-logistics head, models the sample as ``p_t`` + residual: ``p_t`` is
@@ -50,7 +51,7 @@ from torch import Tensor, nn
 from wavegen.kernels.reference import HEAD_CATEGORICAL, HEAD_MOL, PackedWaveNet
 from wavegen.nn.conv import CausalConv1d, receptive_field
 from wavegen.nn.heads import build_head
-from wavegen.nn.lpc import LPCBaseline, LPCState, lpc_predict
+from wavegen.nn.lpc import METHODS as LPC_METHODS, LPCBaseline, LPCState, lpc_predict
 from wavegen.options import dataclass_from, plain
 
 
@@ -58,7 +59,7 @@ LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit", "lpc_mean_shift")
 LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 # Options a config carries only when set (so configs, checkpoints and resumes of models without them
 # stay what they were): option -> its off value.
-OMITTED_WHEN_OFF = {"lpc_mixture_spread": 0.0}
+OMITTED_WHEN_OFF = {"lpc_mixture_spread": 0.0, "lpc_method": "autocorrelation"}
 
 
 def without_off_options(options: dict) -> dict:
@@ -92,6 +93,8 @@ class WaveNetConfig:
     # lpc_mol: the components' initial log scales spread over [-x, x] around the predictor's. At 0 they
     # all start equal, get equal gradients and stay equal: the "mixture" trains as one logistic.
     lpc_mixture_spread: float = 0.0
+    # How the predictor is fitted (wavegen.nn.lpc): autocorrelation | burg (no window: narrower partials).
+    lpc_method: str = "autocorrelation"
 
     @classmethod
     def from_mapping(cls, cfg) -> "WaveNetConfig":
@@ -205,6 +208,8 @@ class WaveNet(nn.Module):
             if cfg.lpc_order < 0 or cfg.lpc_window < cfg.lpc_order or cfg.lpc_refit < 1:
                 raise ValueError(f"LPC needs lpc_order >= 0, lpc_window >= lpc_order and lpc_refit >= 1; got "
                                  f"{cfg.lpc_order}, {cfg.lpc_window}, {cfg.lpc_refit}")
+            if cfg.lpc_method not in LPC_METHODS:
+                raise ValueError(f"lpc_method must be one of {', '.join(LPC_METHODS)}, not {cfg.lpc_method!r}")
             if cfg.head == "categorical" and cfg.companding != "mulaw":
                 raise ValueError("linear prediction needs audio: a categorical head with companding='mulaw' or 'mol'")
             # p_t (lpc_mol: its three features) -> every layer's gate pre-activations (no bias: the
@@ -340,7 +345,7 @@ class WaveNet(nn.Module):
         """
         cfg = self.cfg
         signal = self.head.decode(tokens).float()
-        return lpc_predict(signal, cfg.lpc_order, cfg.lpc_window, cfg.lpc_refit)[:, 1:]
+        return lpc_predict(signal, cfg.lpc_order, cfg.lpc_window, cfg.lpc_refit, cfg.lpc_method)[:, 1:]
 
     def lpc_residuals(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Head ``lpc_mol``: Tensor[B, T] input tokens -> (reads, p, s), each Tensor[B, T].
@@ -351,7 +356,8 @@ class WaveNet(nn.Module):
         """
         cfg = self.cfg
         signal = self.head.decode(tokens).float()
-        mean, scale = LPCBaseline(cfg.lpc_order, cfg.lpc_window, cfg.lpc_refit).predictive(F.pad(signal, (0, 1)))
+        predictor = LPCBaseline(cfg.lpc_order, cfg.lpc_window, cfg.lpc_refit, cfg.lpc_method)
+        mean, scale = predictor.predictive(F.pad(signal, (0, 1)))
         return standardised_residual(signal, mean[:, :-1], scale[:, :-1]), mean[:, 1:], scale[:, 1:]
 
     def lpc_features(self, prediction: Tensor, scale: Tensor) -> Tensor:
@@ -453,7 +459,8 @@ class WaveNet(nn.Module):
         lpc = residual = None
         silence = self.head.silence(batch, device)
         if self.cfg.lpc_order:
-            lpc = LPCState.empty(batch, self.cfg.lpc_order, self.cfg.lpc_window, self.cfg.lpc_refit, device)
+            c = self.cfg
+            lpc = LPCState.empty(batch, c.lpc_order, c.lpc_window, c.lpc_refit, device, c.lpc_method)
         if self.cfg.head == "lpc_mol":  # the first input against the cold start's prediction (0, its scale)
             residual = standardised_residual(self._decode_one(silence), torch.zeros_like(lpc.scale), lpc.scale)
         return WaveNetState(queues=queues, t=0, next_input=silence, lpc=lpc, residual=residual)
