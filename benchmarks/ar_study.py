@@ -63,6 +63,9 @@ ARMS: dict[str, list[str]] = {
     # The mixture's components started at different widths (log scales -1 .. 1 around the predictor's):
     # at piano_tiny's init they are identical, get identical gradients and train as one logistic.
     "pt_spread": ["model=wavenet/piano_tiny", "model.lpc_mixture_spread=1.0"],
+    # The predictor fitted by Burg's method (no analysis window: narrower resonances when refitted on
+    # its own output).
+    "pt_burg": ["model=wavenet/piano_tiny", "model.lpc_method=burg"],
 }
 COMMON = ["logger=none", "train.threads=1", "train.progress=false", "train.minutes_clock=cpu",
           "train.steps=100000", "train.checkpoint_every=100000", "train.warmup_steps=20"]

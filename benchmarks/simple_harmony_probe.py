@@ -6,12 +6,14 @@ Picks the ``--prompts`` training clips whose first second has the lowest chroma 
 - ``default``: the model at its default sampling settings;
 - ``network_off``: the same weights with the last layer zeroed (head ``lpc_mol``: exactly the
   model's linear predictor and its fitted logistic);
+- ``network_off_burg``: the same, with the predictor fitted by Burg's method (``lpc_method=burg``);
 - ``temperature_T``: the model at temperature T, for every T in ``--temperatures`` (default 0.9).
 
 Prints, per arm and prompt, the chroma entropy of the prompt and of the continuations (median), the
 peak-energy share and the RMS, and writes them to ``--out`` (JSON).
 
     python benchmarks/simple_harmony_probe.py --out runs/simple_harmony.json
+    python benchmarks/simple_harmony_probe.py --out runs/fits.json --arms network_off network_off_burg --temperatures
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.
 
 
 
+ARMS = ("default", "network_off", "network_off_burg")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="piano-tiny", help="a shipped name or a WaveNet checkpoint (head lpc_mol)")
@@ -34,8 +39,8 @@ def main(argv=None) -> int:
     p.add_argument("--prompts", type=int, default=4)
     p.add_argument("--pool", type=int, default=48, help="loudest training clips the prompts are chosen from")
     p.add_argument("--draws", type=int, default=4)
-    p.add_argument("--temperatures", type=float, nargs="*", default=[0.9], help="one arm per temperature")
-    p.add_argument("--no-baselines", action="store_true", help="only the temperature arms")
+    p.add_argument("--arms", nargs="*", default=["default", "network_off"], choices=ARMS)
+    p.add_argument("--temperatures", type=float, nargs="*", default=[0.9], help="one more arm per temperature")
     args = p.parse_args(argv)
 
     import torch
@@ -51,11 +56,12 @@ def main(argv=None) -> int:
     rate = int(cfg.audio.sample_rate)
     prompts = simplest_prompts(loudest_clips(cfg, "train", args.pool)[:, :rate], rate, args.prompts, rate)
     results = {}
-    arms = ([] if args.no_baselines else ["default", "network_off"]) + [f"temperature_{t:g}" for t in args.temperatures]
-    for arm in arms:
+    for arm in args.arms + [f"temperature_{t:g}" for t in args.temperatures]:
         net = wavegen.load(args.model).module.eval()
         controls = {"temperature": float(arm.split("_")[1])} if arm.startswith("temperature_") else {}
-        if arm == "network_off":
+        if arm == "network_off_burg":
+            net.cfg.lpc_method = "burg"  # read when each stream's predictor state is made
+        if arm.startswith("network_off"):
             torch.nn.init.zeros_(net.out2.weight)
             torch.nn.init.zeros_(net.out2.bias)
         report = continuation_report(net, prompts, rate, 2.0, args.draws, 0, **controls)
