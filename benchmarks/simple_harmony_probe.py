@@ -27,8 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-
-
 ARMS = ("default", "network_off", "network_off_burg")
 
 

@@ -46,7 +46,8 @@ def register_eval(targets) -> None:
     p.add_argument("--source", default="validation", choices=SOURCES)
     p.add_argument("--clips", type=int, default=4, help="clips per set (unseen: pieces per SoundFont)")
     p.add_argument("--select", default="loudest", choices=("loudest", "simplest"),
-                   help="loudest clips, or the prompts of simplest harmony (lowest chroma entropy) among --pool")
+                   help="the loudest clips (unseen: the first pieces), or the prompts of simplest harmony (lowest "
+                   "chroma entropy) among --pool")
     p.add_argument("--pool", type=int, default=None, help="--select simplest: clips (unseen: pieces) to choose "
                    "from (default 4 x --clips)")
     p.add_argument("--clip-seconds", type=float, default=3.0)
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("clips", "draws", "pool"):
         if getattr(args, name) < 1:
             raise WavegenError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.pool < args.clips:
+        raise WavegenError(f"--pool ({args.pool}) must be at least --clips ({args.clips})")
     if not 0 < args.prompt_seconds < args.clip_seconds:
         raise WavegenError("--prompt-seconds must be positive and shorter than --clip-seconds")
     model = wavegen.load(args.model)
@@ -113,8 +116,6 @@ def run(args: argparse.Namespace) -> int:
         SamplingControls(**controls).check(net.head.kind)
     except ValueError as exc:
         raise WavegenError(str(exc)) from None
-    if args.pool < args.clips:
-        raise WavegenError(f"--pool ({args.pool}) must be at least --clips ({args.clips})")
     sets = (_unseen_clips(args.pool, args.clip_seconds, rate) if args.source == "unseen"
             else _split_clips(list(args.overrides), args.source, args.pool, args.clip_seconds))
     prompt = int(round(args.prompt_seconds * rate))
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
               f"{m['rms_dbfs']:.1f} ({pm['rms_dbfs']:.1f}) | {max_copy:.3f} | {'yes' if met else 'no'} | "
               f"{prompts_met(result)}/{clips.shape[0]} |", flush=True)
         report["sets"][name] = {"nll_bits": bits, "lpc32_bits": baseline, "own_predictor_bits": own,
-                                "all_met": met, "prompts_met": prompts_met(result), "cpu_seconds": time.process_time() - started, **result}
+                                "all_met": met, "prompts_met": prompts_met(result),
+                                "cpu_seconds": time.process_time() - started, **result}
     if args.json:
         clean = json.loads(json.dumps(report, default=float).replace("NaN", "null"))
         atomic_write(args.json, (json.dumps(clean, indent=1) + "\n").encode("utf-8"))

@@ -55,7 +55,7 @@ from wavegen.nn.lpc import METHODS as LPC_METHODS, LPCBaseline, LPCState, lpc_pr
 from wavegen.options import dataclass_from, plain
 
 
-LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit", "lpc_mean_shift")
+LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit", "lpc_mean_shift", "lpc_method")
 LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 # Options a config carries only when set (so configs, checkpoints and resumes of models without them
 # stay what they were): option -> its off value.
