@@ -5,8 +5,7 @@ synthesiser, so the model never trained on it. Issue 12's acceptance, at the shi
 sampling settings: teacher-forced NLL at least 0.5 bits/sample below the LPC baseline's; a 1 s
 prompt continued for 2 s, four draws, medians: peak-energy share >= 0.5, chroma entropy at most
 the prompt's + 0.3, RMS at least the prompt's - 12 dB, and no draw copies the prompt. The figures
-measured on this clip are noted beside each check; the chroma bound is the measured figure's, not
-the target's (see below).
+measured on this clip are noted beside the checks.
 """
 
 from pathlib import Path
@@ -56,12 +55,11 @@ def test_piano_tiny_continues_a_clip_rendered_now_as_piano():
     judged = report["prompts"][0]
     median, prompt = judged["median"], judged["prompt"]
     print(median, prompt)
-    # Measured (seed 0, 4 draws): NLL 2.219 vs 3.341; peak share 0.582; RMS -13.8 vs the prompt's -13.4;
-    # copy 0.131; chroma entropy 2.893 vs the prompt's 2.570, i.e. +0.32: this clip misses the issue's
-    # +0.3 by 0.02 (the validation pieces meet it: +0.03), so the check below guards that figure
-    # against regressions rather than asserting the target.
-    assert judged["checks"]["peak_energy_share"] and judged["checks"]["rms_dbfs"] and judged["checks"]["no_copy"]
-    assert median["chroma_entropy"] <= prompt["chroma_entropy"] + 0.35
+    # Measured (seed 0, 4 draws): NLL 1.986 vs 3.341; peak share 0.685; RMS -12.4 vs the prompt's -13.4;
+    # copy 0.391; chroma entropy 2.701 vs the prompt's 2.570 (+0.13). The model before (the predictor
+    # fitted by the windowed autocorrelation method) scored 2.219, 0.582 and +0.32 here.
+    assert all(judged["checks"].values()), judged["checks"]
+    assert median["chroma_entropy"] <= prompt["chroma_entropy"] + 0.3
 
 
 def test_piano_tiny_is_small_and_checksummed():
@@ -75,7 +73,7 @@ def test_piano_tiny_is_small_and_checksummed():
 
 def test_unconditional_sampling_starts_from_silence_and_makes_sound():
     """No prompt: the stream starts from digital silence (the predictor's cold start) and must make
-    sound, not stay silent or blow up (3 s measured: peak share 0.70, RMS -14 to -17 dBFS)."""
+    sound, not stay silent or blow up (3 s measured: peak share 0.91 and 0.70, RMS -12 dBFS)."""
     from wavegen.audio.metrics import rms_dbfs
 
     model = wavegen.load("piano-tiny")
