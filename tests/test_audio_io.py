@@ -262,7 +262,9 @@ def test_streaming_writer_survives_kill(tmp_path):
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
-            if progress.exists() and progress.read_text().strip() and int(progress.read_text()) >= 5:
+            # One read: the child rewrites the file ("w" truncates first), so a second read may see it empty.
+            done = progress.read_text().strip() if progress.exists() else ""
+            if done.isdigit() and int(done) >= 5:
                 break
             time.sleep(0.02)
         proc.kill()  # SIGKILL: no close(), no finally blocks
