@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from wavegen.generate.sampling import generate_tokens
-from wavegen.audio.metrics import tonality_figures
+from wavegen.audio.metrics import chroma_entropy, tonality_figures
 
 MIN_PEAK_SHARE = 0.5
 MAX_CHROMA_RISE = 0.3
@@ -80,7 +80,7 @@ def simplest_prompts(clips: Tensor, sample_rate: int, count: int, prompt_samples
     Loudest-first clip choices are dense chords; a continuation must also keep a simple harmony (one note,
     an open fifth), so this picks the prompts of simplest harmony among them (lowest first).
     """
-    entropy = torch.tensor([tonality_figures(clip[:prompt_samples], sample_rate)["chroma_entropy"] for clip in clips])
+    entropy = torch.tensor([chroma_entropy(clip[:prompt_samples], sample_rate) for clip in clips])
     return clips[entropy.nan_to_num(float("inf")).argsort()[:count]]
 
 

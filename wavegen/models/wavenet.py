@@ -51,7 +51,8 @@ from torch import Tensor, nn
 from wavegen.kernels.reference import HEAD_CATEGORICAL, HEAD_MOL, PackedWaveNet
 from wavegen.nn.conv import CausalConv1d, receptive_field
 from wavegen.nn.heads import build_head
-from wavegen.nn.lpc import METHODS as LPC_METHODS, LPCBaseline, LPCState, lpc_predict
+from wavegen.nn.lpc import LPCBaseline, LPCState, lpc_predict
+from wavegen.nn.lpc import check_method as check_lpc_method
 from wavegen.options import dataclass_from, plain
 
 
@@ -208,8 +209,7 @@ class WaveNet(nn.Module):
             if cfg.lpc_order < 0 or cfg.lpc_window < cfg.lpc_order or cfg.lpc_refit < 1:
                 raise ValueError(f"LPC needs lpc_order >= 0, lpc_window >= lpc_order and lpc_refit >= 1; got "
                                  f"{cfg.lpc_order}, {cfg.lpc_window}, {cfg.lpc_refit}")
-            if cfg.lpc_method not in LPC_METHODS:
-                raise ValueError(f"lpc_method must be one of {', '.join(LPC_METHODS)}, not {cfg.lpc_method!r}")
+            check_lpc_method(cfg.lpc_method)  # at construction, not at the first fit
             if cfg.head == "categorical" and cfg.companding != "mulaw":
                 raise ValueError("linear prediction needs audio: a categorical head with companding='mulaw' or 'mol'")
             # p_t (lpc_mol: its three features) -> every layer's gate pre-activations (no bias: the

@@ -130,12 +130,17 @@ def _analysis_window(length: int, dtype, device) -> Tensor:
 METHODS = ("autocorrelation", "burg")
 
 
+def check_method(method: str) -> str:
+    """The fitting method's name, or a ValueError naming the choices."""
+    if method not in METHODS:
+        raise ValueError(f"lpc_method must be one of {', '.join(METHODS)}, not {method!r}")
+    return method
+
+
 def fit_lpc(frames: Tensor, order: int, method: str = "autocorrelation") -> Tensor:
     """Tensor[..., W] past-sample frames -> Tensor[..., order] coefficients (float64 inside, float32 out)."""
-    if method == "burg":
+    if check_method(method) == "burg":
         return burg(frames, order).float()
-    if method != "autocorrelation":
-        raise ValueError(f"LPC method must be one of {', '.join(METHODS)}, not {method!r}")
     x = frames.double() * _analysis_window(frames.shape[-1], torch.float64, frames.device)
     n = x.shape[-1]
     size = 1 << (2 * n - 1).bit_length()  # linear (not circular) correlation
