@@ -1,25 +1,40 @@
-"""Does a continuation keep *simple* harmony? Probed on training prompts only, where choices may be tuned.
+"""Does a continuation keep *simple* harmony? Probed only where choices may be tuned.
 
-Picks the ``--prompts`` training clips whose first second has the lowest chroma entropy (among the
-``--pool`` loudest of the training split), and continues each for 2 s, ``--draws`` draws, as:
+Picks the ``--prompts`` clips whose first second has the lowest chroma entropy among a pool, and
+continues each for 2 s, ``--draws`` draws, once per arm. The pool (``--source``):
+
+- ``train``: the ``--pool`` loudest clips of the embedded set's training split;
+- ``tuning``: corpus pieces neither split holds, taken *after* every range the held-out evaluation
+  reads (``wavegen eval continuation --source unseen`` reads the first pieces; this reads
+  ``--piece-offset`` onwards, default 48), rendered by the training pianos only (the built-in one
+  and FluidR3). New pieces on familiar pianos: tuning never sees an evaluation piece or an
+  evaluation piano.
+
+Arms (any number, in order):
 
 - ``default``: the model at its default sampling settings;
 - ``network_off``: the same weights with the last layer zeroed (head ``lpc_mol``: exactly the
   model's linear predictor and its fitted logistic);
-- ``network_off_burg``: the same, with the predictor fitted by Burg's method (``lpc_method=burg``);
-- ``temperature_T``: the model at temperature T, for every T in ``--temperatures`` (default 0.9).
+- ``network_off_burg``: the same, with the predictor fitted by Burg's method;
+- ``temperature_T`` / ``mixture_temperature_T`` / ``top_p_P``: a sampling control;
+- ``lpc_window_N`` / ``lpc_order_N`` / ``lpc_refit_N``: the predictor's setting changed at sampling
+  time only (the network is the one trained with the model's own setting).
 
 Prints, per arm and prompt, the chroma entropy of the prompt and of the continuations (median), the
-peak-energy share and the RMS, and writes them to ``--out`` (JSON).
+peak-energy share and the RMS, the prompts that meet every check, and writes them to ``--out`` (JSON).
 
     python benchmarks/simple_harmony_probe.py --out runs/simple_harmony.json
-    python benchmarks/simple_harmony_probe.py --out runs/fits.json --arms network_off network_off_burg --temperatures
+    python benchmarks/simple_harmony_probe.py --out runs/fits.json --arms network_off network_off_burg
+    python benchmarks/simple_harmony_probe.py --source tuning --prompts 8 --out runs/tuning.json \
+        --arms default lpc_window_3072 mixture_temperature_0.9
+    python benchmarks/simple_harmony_probe.py --table runs/tuning*.json   # one markdown table of them all
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -27,19 +42,71 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-ARMS = ("default", "network_off", "network_off_burg")
+FIXED_ARMS = ("default", "network_off", "network_off_burg")
+CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
+PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
+
+
+def arm_kind(arm: str) -> str:
+    """argparse type: a valid arm name, else a clear error."""
+    if arm in FIXED_ARMS or CONTROL_ARM.match(arm) or PREDICTOR_ARM.match(arm):
+        return arm
+    raise argparse.ArgumentTypeError(f"unknown arm {arm!r} (see the module docstring)")
+
+
+def tuning_clips(pool: int, offset: int, rate: int, seconds: float):
+    """Tensor[2·pool, round(seconds·rate)]: unseen pieces ``offset`` … ``offset+pool-1`` on both training pianos."""
+    import numpy as np
+    import torch
+
+    from wavegen.data.unseen import installed_soundfonts, render_unseen, unseen_pieces
+
+    fluidr3 = [f for f in installed_soundfonts() if "fluidr3" in f.name.lower()]
+    pianos = [None] + fluidr3[:1]  # the built-in piano, and FluidR3 where fluidsynth has it
+    pieces = unseen_pieces(offset + pool)[offset:]
+    clips = [render_unseen(piece, rate, seconds, 5.0, font) for font in pianos for piece in pieces]
+    return torch.from_numpy(np.stack(clips))
+
+
+def table(paths: list[str]) -> str:
+    """Markdown: one row per arm and prompt set (a set is known by its prompts' chroma entropies)."""
+    rows, sets = [], {}
+    for path in paths:
+        for arm, result in json.loads(Path(path).read_text()).items():
+            prompts = result["prompts"]
+            key = tuple(round(r["prompt_chroma"], 3) for r in prompts)
+            name = sets.setdefault(key, f"set {len(sets) + 1}")
+            rise = [r["chroma"] - r["prompt_chroma"] for r in prompts]
+            level = [r["rms_dbfs"] - r["prompt_rms_dbfs"] for r in prompts]
+            rows.append((arm, name, f"{result['prompts_met']}/{len(prompts)}", f"{max(rise):+.2f}",
+                         f"{sorted(rise)[len(rise) // 2]:+.2f}", f"{min(r['peak_share'] for r in prompts):.2f}",
+                         f"{sorted(level)[1]:+.1f}" if len(level) > 1 else "", f"{min(level):+.1f}"))
+    head = ("arm", "prompts", "met", "chroma rise max", "chroma rise median", "peak share min",
+            "RMS vs prompt, 2nd lowest (dB)", "lowest (dB)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in sorted(rows, key=lambda r: (r[1], r[0]))]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="piano-tiny", help="a shipped name or a WaveNet checkpoint (head lpc_mol)")
-    p.add_argument("--out", required=True, help="JSON file for the figures")
+    p.add_argument("--out", help="JSON file for the figures")
+    p.add_argument("--table", nargs="+", metavar="JSON", help="print one table of earlier --out files and stop")
+    p.add_argument("--source", choices=("train", "tuning"), default="train")
     p.add_argument("--prompts", type=int, default=4)
-    p.add_argument("--pool", type=int, default=48, help="loudest training clips the prompts are chosen from")
+    p.add_argument("--pool", type=int, default=48, help="train: loudest clips; tuning: pieces (x2 pianos)")
+    p.add_argument("--piece-offset", type=int, default=48, help="tuning: the first unseen piece read")
     p.add_argument("--draws", type=int, default=4)
-    p.add_argument("--arms", nargs="*", default=["default", "network_off"], choices=ARMS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arms", nargs="*", type=arm_kind, default=["default", "network_off"])
     p.add_argument("--temperatures", type=float, nargs="*", default=[0.9], help="one more arm per temperature")
     args = p.parse_args(argv)
+    if args.table:
+        print(table(args.table))
+        return 0
+    if not args.out:
+        p.error("--out is required (or --table)")
 
     import torch
 
@@ -47,28 +114,36 @@ def main(argv=None) -> int:
     from wavegen.atomic import atomic_write
     from wavegen.config import compose
     from wavegen.data import loudest_clips
-    from wavegen.generate.continuation import continuation_report, simplest_prompts
+    from wavegen.generate.continuation import continuation_report, prompts_met, simplest_prompts
 
     torch.set_num_threads(1)
     cfg = compose(["data=embedded", "data.renderer=both", "train.segment_length=48000"])
     rate = int(cfg.audio.sample_rate)
-    prompts = simplest_prompts(loudest_clips(cfg, "train", args.pool)[:, :rate], rate, args.prompts, rate)
+    pool = (loudest_clips(cfg, "train", args.pool) if args.source == "train"
+            else tuning_clips(args.pool, args.piece_offset, rate, 3.0))
+    prompts = simplest_prompts(pool[:, :rate], rate, args.prompts, rate)
     results = {}
     for arm in args.arms + [f"temperature_{t:g}" for t in args.temperatures]:
         net = wavegen.load(args.model).module.eval()
-        controls = {"temperature": float(arm.split("_")[1])} if arm.startswith("temperature_") else {}
+        controls = {}
+        if m := CONTROL_ARM.match(arm):
+            controls[m.group(1)] = float(m.group(2))
+        if m := PREDICTOR_ARM.match(arm):
+            setattr(net.cfg, m.group(1), int(m.group(2)))  # read when each stream's predictor state is made
         if arm == "network_off_burg":
-            net.cfg.lpc_method = "burg"  # read when each stream's predictor state is made
+            net.cfg.lpc_method = "burg"
         if arm.startswith("network_off"):
             torch.nn.init.zeros_(net.out2.weight)
             torch.nn.init.zeros_(net.out2.bias)
-        report = continuation_report(net, prompts, rate, 2.0, args.draws, 0, **controls)
-        results[arm] = [{"prompt_chroma": r["prompt"]["chroma_entropy"], "chroma": r["median"]["chroma_entropy"],
-                         "peak_share": r["median"]["peak_energy_share"], "rms_dbfs": r["median"]["rms_dbfs"],
-                         "prompt_rms_dbfs": r["prompt"]["rms_dbfs"]} for r in report["prompts"]]
-        print(arm, " | ".join(f"{r['prompt_chroma']:.2f} -> {r['chroma']:.2f}, peak {r['peak_share']:.2f}, "
-                              f"RMS {r['rms_dbfs']:.1f} (prompt {r['prompt_rms_dbfs']:.1f})" for r in results[arm]),
-              flush=True)
+        report = continuation_report(net, prompts, rate, 2.0, args.draws, args.seed, **controls)
+        rows = [{"prompt_chroma": r["prompt"]["chroma_entropy"], "chroma": r["median"]["chroma_entropy"],
+                 "peak_share": r["median"]["peak_energy_share"], "rms_dbfs": r["median"]["rms_dbfs"],
+                 "prompt_rms_dbfs": r["prompt"]["rms_dbfs"], "copy": r["median"]["copy_score"],
+                 "met": all(r["checks"].values())} for r in report["prompts"]]
+        results[arm] = {"prompts": rows, "prompts_met": prompts_met(report)}
+        print(f"{arm}: {prompts_met(report)}/{len(rows)} met | "
+              + " | ".join(f"{r['prompt_chroma']:.2f} -> {r['chroma']:.2f}, peak {r['peak_share']:.2f}, "
+                           f"RMS {r['rms_dbfs'] - r['prompt_rms_dbfs']:+.1f} dB" for r in rows), flush=True)
     atomic_write(Path(args.out), json.dumps(results, indent=1).encode("utf-8"))
     return 0
 
