@@ -12,7 +12,8 @@ continues each for 2 s, ``--draws`` draws, once per arm. The pool (``--source``)
 
 Arms (any number, in order):
 
-- ``default``: the model at its default sampling settings;
+- ``plain``: the model's own distribution, untruncated (temperature 1, no top-p);
+- ``shipped``: the model's sampling defaults (a shipped name's registry entry; plain for a checkpoint);
 - ``network_off``: the same weights with the last layer zeroed (head ``lpc_mol``: exactly the
   model's linear predictor and its fitted logistic);
 - ``network_off_burg``: the same, with the predictor fitted by Burg's method;
@@ -26,7 +27,7 @@ peak-energy share and the RMS, the prompts that meet every check, and writes the
     python benchmarks/simple_harmony_probe.py --out runs/simple_harmony.json
     python benchmarks/simple_harmony_probe.py --out runs/fits.json --arms network_off network_off_burg
     python benchmarks/simple_harmony_probe.py --source tuning --prompts 8 --out runs/tuning.json \
-        --arms default lpc_window_3072 mixture_temperature_0.9
+        --arms plain lpc_window_3072 mixture_temperature_0.9
     python benchmarks/simple_harmony_probe.py --table runs/tuning*.json   # one markdown table of them all
 """
 
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-FIXED_ARMS = ("default", "network_off", "network_off_burg")
+FIXED_ARMS = ("plain", "shipped", "network_off", "network_off_burg")
 CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
 PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
 
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     p.add_argument("--piece-offset", type=int, default=48, help="tuning: the first unseen piece read")
     p.add_argument("--draws", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--arms", nargs="*", type=arm_kind, default=["default", "network_off"])
+    p.add_argument("--arms", nargs="*", type=arm_kind, default=["plain", "network_off"])
     p.add_argument("--temperatures", type=float, nargs="*", default=[0.9], help="one more arm per temperature")
     args = p.parse_args(argv)
     if args.table:
@@ -124,8 +125,9 @@ def main(argv=None) -> int:
     prompts = simplest_prompts(pool[:, :rate], rate, args.prompts, rate)
     results = {}
     for arm in args.arms + [f"temperature_{t:g}" for t in args.temperatures]:
-        net = wavegen.load(args.model).module.eval()
-        controls = {}
+        model = wavegen.load(args.model)
+        net = model.module.eval()
+        controls = dict(model.sampling) if arm == "shipped" else {}
         if m := CONTROL_ARM.match(arm):
             controls[m.group(1)] = float(m.group(2))
         if m := PREDICTOR_ARM.match(arm):
