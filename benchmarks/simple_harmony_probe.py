@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def table(paths: list[str]) -> str:
             rise = [r["chroma"] - r["prompt_chroma"] for r in prompts]
             level = [r["rms_dbfs"] - r["prompt_rms_dbfs"] for r in prompts]
             rows.append((arm, name, f"{result['prompts_met']}/{len(prompts)}", f"{max(rise):+.2f}",
-                         f"{sorted(rise)[len(rise) // 2]:+.2f}", f"{min(r['peak_share'] for r in prompts):.2f}",
+                         f"{statistics.median(rise):+.2f}", f"{min(r['peak_share'] for r in prompts):.2f}",
                          f"{sorted(level)[1]:+.1f}" if len(level) > 1 else "", f"{min(level):+.1f}"))
     head = ("arm", "prompts", "met", "chroma rise max", "chroma rise median", "peak share min",
             "RMS vs prompt, 2nd lowest (dB)", "lowest (dB)")

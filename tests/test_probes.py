@@ -1,0 +1,70 @@
+"""The tuning probes behind docs/ar_study section 8: their table, their arms, their tail figures."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def probes():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import residual_tails
+        import simple_harmony_probe
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return simple_harmony_probe, residual_tails
+
+
+def _row(prompt_chroma, chroma, rms, prompt_rms, met, peak=0.8):
+    return {"prompt_chroma": prompt_chroma, "chroma": chroma, "peak_share": peak, "rms_dbfs": rms,
+            "prompt_rms_dbfs": prompt_rms, "copy": 0.3, "met": met}
+
+
+def test_table_groups_runs_by_their_prompts_and_reports_the_worst(probes, tmp_path):
+    probe, _ = probes
+    set_a = [_row(2.3, 2.8, -14, -15, False), _row(2.5, 2.4, -60, -16, False, peak=0.6)]
+    set_b = [_row(2.1, 2.2, -20, -15, True)]
+    (tmp_path / "one.json").write_text(json.dumps({"plain": {"prompts": set_a, "prompts_met": 0}}))
+    (tmp_path / "two.json").write_text(json.dumps({"top_p_0.97": {"prompts": set_a, "prompts_met": 1},
+                                                   "plain": {"prompts": set_b, "prompts_met": 1}}))
+    lines = probe.table([str(tmp_path / "one.json"), str(tmp_path / "two.json")]).splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    # Rows by set, then arm; set 1 is the first prompt list met, whichever file or arm holds it.
+    assert [(r[0], r[1], r[2]) for r in rows] == [("plain", "set 1", "0/2"), ("top_p_0.97", "set 1", "1/2"),
+                                                 ("plain", "set 2", "1/1")]
+    assert rows[0][3:] == ["+0.50", "+0.20", "0.60", "+1.0", "-44.0"]  # worst rise, median, min peak, levels
+    assert rows[2][6] == ""  # one prompt: no second-lowest level
+
+
+def test_arms_are_checked_by_name(probes):
+    import argparse
+
+    probe, _ = probes
+    for arm in ("plain", "shipped", "network_off", "top_p_0.97", "temperature_0.8", "lpc_window_3072"):
+        assert probe.arm_kind(arm) == arm
+    for arm in ("default", "top_p_", "lpc_window_x", "temperature"):
+        with pytest.raises(argparse.ArgumentTypeError, match="unknown arm"):
+            probe.arm_kind(arm)
+
+
+def test_table_mode_needs_no_model(probes, tmp_path, capsys):
+    probe, _ = probes
+    (tmp_path / "r.json").write_text(json.dumps({"plain": {"prompts": [_row(2.3, 2.4, -15, -15, True)],
+                                                           "prompts_met": 1}}))
+    assert probe.main(["--table", str(tmp_path / "r.json")]) == 0
+    assert "| plain | set 1 | 1/1 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        probe.main([])  # neither --out nor --table
+
+
+def test_tail_figures_count_surprising_samples(probes):
+    _, tails = probes
+    bits = torch.tensor([1.0, 2.0, 9.0, 13.0] * 25, dtype=torch.float64)
+    figures = tails.tail_figures(bits)
+    assert figures == {"mean_bits": pytest.approx(6.25), "above_8": pytest.approx(0.5), "above_12": pytest.approx(0.25)}
