@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/residual_tails.py` from a checkout
     sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+if str(ROOT / "benchmarks") not in sys.path:  # its sibling, the probe
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from simple_harmony_probe import CONTROL_ARM, tuning_clips  # noqa: E402
 

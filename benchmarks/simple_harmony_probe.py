@@ -57,7 +57,8 @@ def arm_kind(arm: str) -> str:
 
 
 def tuning_clips(pool: int, offset: int, rate: int, seconds: float):
-    """Tensor[2·pool, round(seconds·rate)]: unseen pieces ``offset`` … ``offset+pool-1`` on both training pianos."""
+    """Tensor[pool·pianos, round(seconds·rate)]: unseen pieces ``offset`` … ``offset+pool-1`` on the training
+    pianos (the built-in one, then FluidR3 where it is installed)."""
     import numpy as np
     import torch
 
@@ -102,7 +103,8 @@ def main(argv=None) -> int:
     p.add_argument("--draws", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--arms", nargs="*", type=arm_kind, default=["plain", "network_off"])
-    p.add_argument("--temperatures", type=float, nargs="*", default=[0.9], help="one more arm per temperature")
+    p.add_argument("--temperatures", type=float, nargs="*", default=[],
+                   help="one more arm temperature_T per value (the same as naming them in --arms)")
     args = p.parse_args(argv)
     if args.table:
         print(table(args.table))
