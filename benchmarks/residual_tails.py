@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:  # run as `python benchmarks/residual_tails.py` fr
 if str(ROOT / "benchmarks") not in sys.path:  # its sibling, the probe
     sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from simple_harmony_probe import CONTROL_ARM, tuning_clips  # noqa: E402
+from simple_harmony_probe import CONTROL_ARM, sampling_controls, tuning_clips  # noqa: E402
 
 
 def tail_figures(bits) -> dict:
@@ -71,9 +71,7 @@ def main(argv=None) -> int:
 
     results = {}
     for arm in args.arms:
-        controls = {}
-        if match := CONTROL_ARM.match(arm):
-            controls[match.group(1)] = float(match.group(2))
+        controls = sampling_controls(arm, model.sampling)
         prompt_bits, cont_bits = [], []
         for i, prompt in enumerate(prompts):
             audio = continue_prompt(net, prompt, 2 * rate, args.draws, args.seed + i, **controls)

@@ -56,6 +56,15 @@ def arm_kind(arm: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown arm {arm!r} (see the module docstring)")
 
 
+def sampling_controls(arm: str, shipped: dict) -> dict:
+    """An arm's sampling controls for ``continue_prompt``: the registry's (``shipped``), one control
+    (``top_p_0.97`` -> ``{"top_p": 0.97}``), or none (every other arm samples plainly)."""
+    if arm == "shipped":
+        return dict(shipped)
+    match = CONTROL_ARM.match(arm)
+    return {match.group(1): float(match.group(2))} if match else {}
+
+
 def tuning_clips(pool: int, offset: int, rate: int, seconds: float):
     """Tensor[pool·pianos, round(seconds·rate)]: unseen pieces ``offset`` … ``offset+pool-1`` on the training
     pianos (the built-in one, then FluidR3 where it is installed)."""
@@ -130,9 +139,7 @@ def main(argv=None) -> int:
     for arm in args.arms + [f"temperature_{t:g}" for t in args.temperatures]:
         model = wavegen.load(args.model)
         net = model.module.eval()
-        controls = dict(model.sampling) if arm == "shipped" else {}
-        if m := CONTROL_ARM.match(arm):
-            controls[m.group(1)] = float(m.group(2))
+        controls = sampling_controls(arm, model.sampling)
         if m := PREDICTOR_ARM.match(arm):
             setattr(net.cfg, m.group(1), int(m.group(2)))  # read when each stream's predictor state is made
         if arm == "network_off_burg":

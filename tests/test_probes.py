@@ -53,6 +53,15 @@ def test_arms_are_checked_by_name(probes):
             probe.arm_kind(arm)
 
 
+def test_an_arm_names_its_sampling_controls(probes):
+    probe, _ = probes
+    shipped = {"temperature": 1.0, "top_p": 0.97}
+    assert probe.sampling_controls("top_p_0.9", shipped) == {"top_p": 0.9}
+    assert probe.sampling_controls("mixture_temperature_0.5", shipped) == {"mixture_temperature": 0.5}
+    assert probe.sampling_controls("shipped", shipped) == shipped
+    assert probe.sampling_controls("plain", shipped) == {} == probe.sampling_controls("lpc_window_3072", shipped)
+
+
 def test_table_mode_needs_no_model(probes, tmp_path, capsys):
     probe, _ = probes
     (tmp_path / "r.json").write_text(json.dumps({"plain": {"prompts": [_row(2.3, 2.4, -15, -15, True)],
