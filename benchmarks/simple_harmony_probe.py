@@ -19,7 +19,13 @@ Arms (any number, in order):
 - ``network_off_burg``: the same, with the predictor fitted by Burg's method;
 - ``temperature_T`` / ``mixture_temperature_T`` / ``top_p_P``: a sampling control;
 - ``lpc_window_N`` / ``lpc_order_N`` / ``lpc_refit_N``: the predictor's setting changed at sampling
-  time only (the network is the one trained with the model's own setting).
+  time only (the network is the one trained with the model's own setting);
+- ``onsets_SOURCE`` (a model with ``local_source: onsets``): where the continuation is told to strike
+  notes. ``none``: nowhere (the prompt's own onsets only); ``real``: where the clip's real
+  continuation did (an oracle: what the model does when told the right times); ``loop``: the
+  prompt's onsets repeated (its rhythm, at a one-second period).
+
+Arms combine with ``+``: ``onsets_real+top_p_0.97``.
 
 Prints, per arm and prompt, the chroma entropy of the prompt and of the continuations (median), the
 peak-energy share and the RMS, the prompts that meet every check, and writes them to ``--out`` (JSON).
@@ -47,22 +53,42 @@ if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.
 FIXED_ARMS = ("plain", "shipped", "network_off", "network_off_burg")
 CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
 PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
+ONSET_ARM = re.compile(r"^onsets_(none|real|loop)$")
 
 
 def arm_kind(arm: str) -> str:
-    """argparse type: a valid arm name, else a clear error."""
-    if arm in FIXED_ARMS or CONTROL_ARM.match(arm) or PREDICTOR_ARM.match(arm):
-        return arm
-    raise argparse.ArgumentTypeError(f"unknown arm {arm!r} (see the module docstring)")
+    """argparse type: a valid arm name (parts joined by ``+``), else a clear error."""
+    for part in arm.split("+"):
+        if not (part in FIXED_ARMS or CONTROL_ARM.match(part) or PREDICTOR_ARM.match(part) or ONSET_ARM.match(part)):
+            raise argparse.ArgumentTypeError(f"unknown arm {part!r} (see the module docstring)")
+    return arm
 
 
 def sampling_controls(arm: str, shipped: dict) -> dict:
-    """An arm's sampling controls for ``continue_prompt``: the registry's (``shipped``), one control
+    """An arm's sampling controls for ``continue_prompt``: the registry's (``shipped``), its controls
     (``top_p_0.97`` -> ``{"top_p": 0.97}``), or none (every other arm samples plainly)."""
-    if arm == "shipped":
-        return dict(shipped)
-    match = CONTROL_ARM.match(arm)
-    return {match.group(1): float(match.group(2))} if match else {}
+    controls = {}
+    for part in arm.split("+"):
+        if part == "shipped":
+            controls.update(shipped)
+        elif match := CONTROL_ARM.match(part):
+            controls[match.group(1)] = float(match.group(2))
+    return controls
+
+
+def onset_stream(net, clips, prompt_samples: int, source: str):
+    """Tensor[N, T] clips (prompt, then the real continuation) -> Tensor[N, 1, F]: the onsets an
+    ``onsets_SOURCE`` arm gives the model (see the module docstring)."""
+    import torch
+
+    local = net.onsets(clips)
+    prompt_frames = prompt_samples // net.cfg.local_hop  # frames wholly inside the prompt
+    if source == "none":
+        local[..., prompt_frames:] = 0.0
+    elif source == "loop":
+        rest = local.shape[-1] - prompt_frames
+        local[..., prompt_frames:] = local[..., :prompt_frames].repeat(1, 1, -(-rest // prompt_frames))[..., :rest]
+    return local
 
 
 def tuning_clips(pool: int, offset: int, rate: int, seconds: float):
@@ -134,20 +160,27 @@ def main(argv=None) -> int:
     rate = int(cfg.audio.sample_rate)
     pool = (loudest_clips(cfg, "train", args.pool) if args.source == "train"
             else tuning_clips(args.pool, args.piece_offset, rate, 3.0))
-    prompts = simplest_prompts(pool[:, :rate], rate, args.prompts, rate)
+    clips = simplest_prompts(pool, rate, args.prompts, rate)  # whole clips: the onsets arms read their rest
+    prompts = clips[:, :rate]
     results = {}
     for arm in args.arms + [f"temperature_{t:g}" for t in args.temperatures]:
         model = wavegen.load(args.model)
         net = model.module.eval()
         controls = sampling_controls(arm, model.sampling)
-        if m := PREDICTOR_ARM.match(arm):
-            setattr(net.cfg, m.group(1), int(m.group(2)))  # read when each stream's predictor state is made
-        if arm == "network_off_burg":
-            net.cfg.lpc_method = "burg"
-        if arm.startswith("network_off"):
-            torch.nn.init.zeros_(net.out2.weight)
-            torch.nn.init.zeros_(net.out2.bias)
-        report = continuation_report(net, prompts, rate, 2.0, args.draws, args.seed, **controls)
+        local = None
+        for part in arm.split("+"):
+            if m := PREDICTOR_ARM.match(part):
+                setattr(net.cfg, m.group(1), int(m.group(2)))  # read when each stream's predictor state is made
+            if part == "network_off_burg":
+                net.cfg.lpc_method = "burg"
+            if part.startswith("network_off"):
+                torch.nn.init.zeros_(net.out2.weight)
+                torch.nn.init.zeros_(net.out2.bias)
+            if m := ONSET_ARM.match(part):
+                local = onset_stream(net, clips, rate, m.group(1))
+        if getattr(net.cfg, "local_source", "given") == "onsets" and local is None:
+            raise SystemExit(f"error: {args.model} is told where to strike notes: give it an onsets_SOURCE arm")
+        report = continuation_report(net, prompts, rate, 2.0, args.draws, args.seed, local=local, **controls)
         rows = [{"prompt_chroma": r["prompt"]["chroma_entropy"], "chroma": r["median"]["chroma_entropy"],
                  "peak_share": r["median"]["peak_energy_share"], "rms_dbfs": r["median"]["rms_dbfs"],
                  "prompt_rms_dbfs": r["prompt"]["rms_dbfs"], "copy": r["median"]["copy_score"],

@@ -39,8 +39,9 @@ def test_every_group_option_composes_against_its_schema(option):
 @pytest.mark.parametrize("overrides, message", [
     (["model.lyers=3"], "unknown config key 'model.lyers' (did you mean 'model.layers'?); valid keys of 'model': "
                         "bits, classes, companding, dilation_cycle, family, gate_channels, global_classes, head, "
-                        "kernel_size, layers, local_channels, local_hidden, local_hop, local_kernel, lpc_mean_shift, lpc_method, lpc_mixture_spread, "
-                        "lpc_order, lpc_refit, lpc_window, mixtures, name, residual_channels, skip_channels"),
+                        "kernel_size, layers, local_channels, local_hidden, local_hop, local_kernel, local_source, "
+                        "lpc_mean_shift, lpc_method, lpc_mixture_spread, lpc_order, lpc_refit, lpc_window, mixtures, "
+                        "name, residual_channels, skip_channels"),
     (["trian.steps=5"], "unknown config key 'trian.steps' (did you mean 'train.steps'?)"),
     (["steps=5"], "unknown config key 'steps' (did you mean 'train.steps'?)"),
     (["train.steps=1O0"], "config key 'train.steps' expects a number (default 2000), got '1O0'"),

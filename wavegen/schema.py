@@ -83,6 +83,8 @@ class TrainSchema:
     # Optional (absent from default.yaml): WaveNet tasks only, see wavegen/tasks/wavenet.py.
     input_noise: float = 0.0
     pre_emphasis: float = 0.0
+    # Optional: a checkpoint (training or shipped) whose weights a fresh run starts from (wavegen/train/loop.py).
+    init_from: Optional[str] = None
 
 
 # ----------------------------------------------------------------------------- data

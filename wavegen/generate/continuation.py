@@ -44,15 +44,18 @@ def teacher_forced_bits(model, clips: Tensor, batch: int = 4) -> float:
 
 @torch.no_grad()
 def continue_prompt(model, prompt: Tensor, samples: int, draws: int = 4, seed: int = 0, chunk: int = 4000,
-                    **controls) -> Tensor:
+                    local: Optional[Tensor] = None, **controls) -> Tensor:
     """Tensor[P] prompt -> Tensor[draws, samples]: independent continuations (audio after the prompt).
 
+    local: Tensor[C, F] conditioning frames covering prompt and continuation, for a model that needs them
+    (``local_source: onsets``: where notes are struck), the same for every draw.
     controls: ``temperature``, ``top_p``, ``mixture_temperature`` (:class:`~wavegen.generate.sampling.SamplingControls`).
     """
     tokens = model.head.encode(prompt)[None].repeat(draws, 1)
     generator = torch.Generator().manual_seed(seed)
+    local = None if local is None else local[None].expand(draws, -1, -1)
     parts = generate_tokens(model, samples, batch_size=draws, prompt_tokens=tokens, generator=generator,
-                            chunk_size=chunk, **controls)
+                            chunk_size=chunk, local=local, **controls)
     return model.head.decode(torch.cat(list(parts), dim=1)).float()
 
 
@@ -90,14 +93,17 @@ def prompts_met(report: dict) -> int:
 
 
 def continuation_report(model, prompts: Tensor, sample_rate: int, seconds: float = 2.0, draws: int = 4,
-                        seed: int = 0, **controls) -> dict:
+                        seed: int = 0, local: Optional[Tensor] = None, **controls) -> dict:
     """Continue every row of Tensor[N, P] prompts; per prompt its figures, its draws' rows and :func:`judge`.
+
+    local: Tensor[N, C, F], each prompt's conditioning frames (see :func:`continue_prompt`).
 
     ``overall`` judges all draws together against the prompts' median figures.
     """
     per_prompt, all_rows, prompt_rows = [], [], []
     for i, prompt in enumerate(prompts):
-        audio = continue_prompt(model, prompt, int(round(seconds * sample_rate)), draws, seed + i, **controls)
+        audio = continue_prompt(model, prompt, int(round(seconds * sample_rate)), draws, seed + i,
+                                local=None if local is None else local[i], **controls)
         prompt_row = tonality_figures(prompt, sample_rate)
         rows = [tonality_figures(a, sample_rate, prompt) for a in audio]
         per_prompt.append({"prompt": prompt_row, "draws": rows, **judge(prompt_row, rows)})

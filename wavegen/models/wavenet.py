@@ -53,6 +53,7 @@ from wavegen.nn.conv import CausalConv1d, receptive_field
 from wavegen.nn.heads import build_head
 from wavegen.nn.lpc import LPCBaseline, LPCState, lpc_predict
 from wavegen.nn.lpc import check_method as check_lpc_method
+from wavegen.nn.onsets import onset_strength
 from wavegen.options import dataclass_from, plain
 
 
@@ -60,7 +61,8 @@ LPC_OPTIONS = ("lpc_order", "lpc_window", "lpc_refit", "lpc_mean_shift", "lpc_me
 LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 # Options a config carries only when set (so configs, checkpoints and resumes of models without them
 # stay what they were): option -> its off value.
-OMITTED_WHEN_OFF = {"lpc_mixture_spread": 0.0, "lpc_method": "autocorrelation"}
+OMITTED_WHEN_OFF = {"lpc_mixture_spread": 0.0, "lpc_method": "autocorrelation", "local_source": "given"}
+LOCAL_SOURCES = ("given", "onsets")
 
 
 def without_off_options(options: dict) -> dict:
@@ -86,6 +88,10 @@ class WaveNetConfig:
     local_hop: int = 1  # samples per conditioning frame
     local_hidden: int = 64  # width of the frame-rate conditioning network
     local_kernel: int = 3  # its (non-causal, centred) kernel size, odd
+    # Where local features come from: "given" (by the caller: an autoencoder's codes, say) or "onsets"
+    # (the audio's own onset strength, wavegen.nn.onsets, one channel: the model learns what a struck note
+    # does to the next samples; at sampling time the caller says where notes are struck).
+    local_source: str = "given"
     global_classes: int = 0  # number of global ids (0: none)
     lpc_order: int = 0  # backward-adaptive linear prediction order (0: off)
     lpc_window: int = 1024  # past samples each LPC fit reads
@@ -194,11 +200,18 @@ class WaveNet(nn.Module):
         self.out1 = nn.Conv1d(S, S, 1)
         self.out2 = nn.Conv1d(S, self.head.out_channels, 1)
         self.global_embed = nn.Embedding(cfg.global_classes, L * G) if cfg.global_classes else None
+        if cfg.local_source not in LOCAL_SOURCES or (cfg.local_source == "onsets" and cfg.local_channels != 1):
+            raise ValueError(f"local_source must be one of {LOCAL_SOURCES} ('onsets' with local_channels 1); got "
+                             f"{cfg.local_source!r} with local_channels {cfg.local_channels}")
         if cfg.local_channels:
             if cfg.local_kernel % 2 == 0:
                 raise ValueError("local_kernel must be odd (a centred window)")
             self.local_net = nn.Conv1d(cfg.local_channels, cfg.local_hidden, cfg.local_kernel, padding=cfg.local_kernel // 2)
             self.local_proj = nn.Conv1d(cfg.local_hidden, L * G, 1)
+            if cfg.local_source == "onsets":
+                # Starts without effect, so a model warm-started from one without onsets begins exactly as it.
+                nn.init.zeros_(self.local_proj.weight)
+                nn.init.zeros_(self.local_proj.bias)
         else:
             self.local_net = None
             self.local_proj = None
@@ -247,6 +260,10 @@ class WaveNet(nn.Module):
         if (global_ids is None) != (self.global_embed is None):
             raise ValueError("global ids given to a model without them, or missing" if global_ids is not None
                              else "this model needs global ids")
+
+    def onsets(self, audio: Tensor) -> Tensor:
+        """``local_source: onsets``: Tensor[B, T] audio -> its conditioning, Tensor[B, 1, ceil(T / local_hop)]."""
+        return onset_strength(audio, self.cfg.local_hop)[:, None]
 
     def local_frame_features(self, local: Tensor, start: int = 0, stop: Optional[int] = None) -> Tensor:
         """Frames ``start:stop`` of the frame-rate network's output, Tensor[B, H, stop-start].

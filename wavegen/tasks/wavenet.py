@@ -49,7 +49,7 @@ class WaveNetTask:
             from wavegen.errors import WavegenError
 
             raise WavegenError(f"train.pre_emphasis must be in [0, 1), got {self.pre_emphasis}")
-        if self.model_cfg.local_channels:
+        if self.model_cfg.local_channels and self.model_cfg.local_source != "onsets":
             from wavegen.errors import WavegenError
 
             raise WavegenError("a WaveNet with local conditioning is trained as the decoder of an autoencoder "
@@ -63,6 +63,10 @@ class WaveNetTask:
             return None
         return batch["piece"] % self.model_cfg.global_classes
 
+    def _local(self, model: nn.Module, audio: Tensor) -> Tensor | None:
+        """``local_source: onsets``: the segment's own onsets, Tensor[B, 1, F] (read from the clean audio)."""
+        return model.onsets(audio) if self.model_cfg.local_source == "onsets" else None
+
     def nll(self, model: nn.Module, batch, input_noise: float = 0.0) -> Tensor:
         """Mean negative log-likelihood per sample, in nats (inputs read with ``input_noise`` added)."""
         core = model.module if hasattr(model, "module") else model
@@ -72,7 +76,7 @@ class WaveNetTask:
         if input_noise > 0:
             read = core.head.encode((audio + input_noise * torch.randn_like(audio)).clamp(-1.0, 1.0))
         inputs = shift_right(read, core.head.silence(tokens.shape[0], tokens.device))
-        logits = model(inputs, None, self._global_ids(core, batch))
+        logits = model(inputs, self._local(core, audio), self._global_ids(core, batch))
         return core.head.nll(logits, tokens).mean()
 
     def loss(self, model: nn.Module, batch):
@@ -97,8 +101,12 @@ class WaveNetTask:
         n = int(self.media_seconds * self.sample_rate)
         gids = self._global_ids(model, batch)
         gids = None if gids is None else gids[:1]
+        # An onsets model strikes where the batch's first segment did (its frames cover n samples).
+        real = batch["audio"][:1, :n]
+        local = self._local(model, torch.nn.functional.pad(real, (0, n - real.shape[-1])))
         gen = torch.Generator().manual_seed(0)
-        audio = torch.cat(list(generate_audio(model, n, batch_size=1, global_ids=gids, generator=gen)), dim=1)[0]
+        audio = torch.cat(list(generate_audio(model, n, batch_size=1, local=local, global_ids=gids, generator=gen)),
+                          dim=1)[0]
         cfg = AudioConfig(sample_rate=self.sample_rate)
         return {"audio/sample": audio.cpu(), "image/sample_spectrogram": spectrogram_image(audio.cpu(), cfg)}
 

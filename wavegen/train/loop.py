@@ -203,6 +203,10 @@ class Trainer:
         seed_everything(int(cfg.seed))
         self.task = build_task(cfg)
         self.model = self.task.model.to(self.info.device)
+        self.run_dir = Path(str(tc.run_dir)).expanduser()
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        if tc.get("init_from") and latest_checkpoint(self.ckpt_dir) is None:  # a resume restores its own weights
+            self._warm_start(Path(str(tc.init_from)).expanduser())
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=float(tc.lr), betas=tuple(tc.betas), weight_decay=float(tc.weight_decay),
@@ -211,8 +215,6 @@ class Trainer:
             self.optimizer, lr_lambda(int(tc.warmup_steps), int(tc.steps), float(tc.min_lr_ratio))
         )
         self.ema = EMA(self.model, float(tc.ema_decay))
-        self.run_dir = Path(str(tc.run_dir)).expanduser()
-        self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
         self.nonfinite_total = 0
         self.extra: dict = {}
@@ -250,6 +252,28 @@ class Trainer:
         return _to_device(self.sampler.batch(step), self.info.device)
 
     # ------------------------------------------------------------------ checkpoints
+
+    def _warm_start(self, path: Path) -> None:
+        """Start from another run's weights (its EMA ones if it has them; a shipped model's file works too).
+
+        Every weight the checkpoint holds must exist in this model with the same shape; parameters it
+        lacks (a conditioning path added for a fine-tune, say) keep their initialisation. Optimiser,
+        schedule and step start fresh: this is a new run, not a resume.
+        """
+        state = load_checkpoint(path, family=self.task.family, audio=self.cfg_container.get("audio"))
+        weights = state.get("ema") or state["model"]
+        own = self.model.state_dict()
+        foreign = sorted(k for k in weights if k not in own)
+        reshaped = sorted(k for k in weights if k in own and own[k].shape != weights[k].shape)
+        if foreign or reshaped:
+            names = ", ".join((foreign + reshaped)[:4])
+            raise WavegenError(f"train.init_from={path} does not fit this model: {names} "
+                               f"{'are' if len(foreign + reshaped) > 1 else 'is'} not in it or shaped otherwise")
+        missing = sorted(k for k in own if k not in weights)
+        self.model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=False)
+        if self.info.is_main:
+            kept = f"; newly initialised: {', '.join(missing)}" if missing else ""
+            print(f"starting from the weights of {path} (step {int(state.get('step', 0))}){kept}", flush=True)
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.ckpt_dir)
