@@ -23,7 +23,8 @@ Arms (any number, in order):
 - ``onsets_SOURCE`` (a model with ``local_source: onsets``): where the continuation is told to strike
   notes. ``none``: nowhere (the prompt's own onsets only); ``real``: where the clip's real
   continuation did (an oracle: what the model does when told the right times); ``loop``: the
-  prompt's onsets repeated (its rhythm, at a one-second period).
+  prompt's onsets repeated (its rhythm, at a one-second period). Without an onsets arm such a model
+  gets its default plan (``loop``).
 
 Arms combine with ``+``: ``onsets_real+top_p_0.97``.
 
@@ -78,17 +79,13 @@ def sampling_controls(arm: str, shipped: dict) -> dict:
 
 def onset_stream(net, clips, prompt_samples: int, source: str):
     """Tensor[N, T] clips (prompt, then the real continuation) -> Tensor[N, 1, F]: the onsets an
-    ``onsets_SOURCE`` arm gives the model (see the module docstring)."""
-    import torch
+    ``onsets_SOURCE`` arm gives the model (see the module docstring; ``none`` and ``loop`` are the
+    plans of :func:`wavegen.generate.onsets.onset_plan`)."""
+    from wavegen.generate.onsets import onset_plan
 
-    local = net.onsets(clips)
-    prompt_frames = prompt_samples // net.cfg.local_hop  # frames wholly inside the prompt
-    if source == "none":
-        local[..., prompt_frames:] = 0.0
-    elif source == "loop":
-        rest = local.shape[-1] - prompt_frames
-        local[..., prompt_frames:] = local[..., :prompt_frames].repeat(1, 1, -(-rest // prompt_frames))[..., :rest]
-    return local
+    if source == "real":
+        return net.onsets(clips)
+    return onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, source)
 
 
 def tuning_clips(pool: int, offset: int, rate: int, seconds: float):
@@ -178,8 +175,6 @@ def main(argv=None) -> int:
                 torch.nn.init.zeros_(net.out2.bias)
             if m := ONSET_ARM.match(part):
                 local = onset_stream(net, clips, rate, m.group(1))
-        if getattr(net.cfg, "local_source", "given") == "onsets" and local is None:
-            raise SystemExit(f"error: {args.model} is told where to strike notes: give it an onsets_SOURCE arm")
         report = continuation_report(net, prompts, rate, 2.0, args.draws, args.seed, local=local, **controls)
         rows = [{"prompt_chroma": r["prompt"]["chroma_entropy"], "chroma": r["median"]["chroma_entropy"],
                  "peak_share": r["median"]["peak_energy_share"], "rms_dbfs": r["median"]["rms_dbfs"],

@@ -48,6 +48,8 @@ def test_every_group_option_composes_against_its_schema(option):
     (["train.deterministic=maybe"], "config key 'train.deterministic' expects true or false, got 'maybe'"),
     (["+train.steps=3"], "config key 'train.steps' is already set; drop the '+' to change it: train.steps=3"),
     (["train.steps=???"], "config key 'train.steps' has no value; set it (train.steps=...)"),
+    # An optional key with a schema default, left "???" by an experiment, is unset too.
+    (["experiment=piano_tiny_onsets"], "config key 'train.init_from' has no value; set it (train.init_from=...)"),
     # Blocks whose schema depends on a kind: the autoencoder's decoder, a prior's upper codes, the objective.
     (["model=autoencoder/debug", "model.decoder.mixturez=2"],
      "unknown config key 'model.decoder.mixturez' (did you mean 'model.decoder.mixtures'?)"),

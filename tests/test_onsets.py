@@ -133,3 +133,59 @@ def test_a_run_warm_started_from_another_starts_from_its_weights(tmp_path):
     with pytest.raises(WavegenError, match="does not fit this model: .*layers"):
         Trainer(compose(DEBUG + [f"train.run_dir={tmp_path / 'other'}", f"+train.init_from={ckpt}",
                                  "model.residual_channels=4"]))
+
+
+def test_the_loop_plan_strikes_in_the_prompts_rhythm_and_none_nowhere():
+    from wavegen.generate.onsets import onset_plan
+
+    model = WaveNet(WaveNetConfig(**SMALL, **ONSETS))
+    prompt = struck(6400, [1000, 4000], [300.0, 450.0])[None]  # 100 blocks
+    heard = model.onsets(prompt)[..., :100]
+    loop = onset_plan(model, prompt, 2, 15000, "loop")
+    assert loop.shape == (2, 1, -(-21400 // HOP))
+    for start in (0, 100, 200, 300):  # the prompt's frames, then its rhythm again every 100 blocks
+        assert torch.equal(loop[:1, :, start : start + 100], heard[..., : loop.shape[-1] - start])
+    none = onset_plan(model, prompt, 2, 15000, "none")
+    assert torch.equal(none[..., :100], loop[..., :100]) and float(none[..., 100:].abs().max()) == 0.0
+    assert float(onset_plan(model, None, 1, 640).abs().max()) == 0.0  # no prompt, no rhythm
+    with pytest.raises(ValueError, match="loop, none"):
+        onset_plan(model, prompt, 1, 100, "beats")
+
+
+def test_a_continuation_strikes_by_the_loop_plan_unless_told_otherwise():
+    from wavegen.generate.continuation import continue_prompt
+    from wavegen.generate.onsets import onset_plan
+
+    torch.manual_seed(2)
+    model = WaveNet(WaveNetConfig(**SMALL, **ONSETS)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape) * 0.3)
+        model.local_proj.weight.mul_(10)  # strikes that matter
+    prompt = struck(1280, [100, 700], [300.0, 450.0])
+    default = continue_prompt(model, prompt, 1280, draws=2, seed=3)
+    loop = continue_prompt(model, prompt, 1280, draws=2, seed=3, local=onset_plan(model, prompt[None], 1, 1280)[0])
+    none = continue_prompt(model, prompt, 1280, draws=2, seed=3,
+                           local=onset_plan(model, prompt[None], 1, 1280, "none")[0])
+    assert torch.equal(default, loop)
+    assert not torch.equal(default, none)
+
+
+def test_sampling_a_checkpoint_told_onsets_from_the_command_line(tmp_path, capsys):
+    from wavegen.audio.io import write_audio
+    from wavegen.cli import main
+
+    run = tmp_path / "run"
+    train(compose(DEBUG + [f"train.run_dir={run}", "model.local_channels=1", "model.local_hop=64",
+                           "+model.local_source=onsets"]))
+    ckpt = str(run / "checkpoints" / "last.pt")
+    prompt = tmp_path / "prompt.wav"
+    write_audio(prompt, struck(3200, [200, 1800], [300.0, 450.0]).numpy(), RATE)
+    for plan in ("loop", "none"):
+        assert main(["sample", ckpt, "-o", str(tmp_path / plan), "--prompt", str(prompt), "--seconds", "0.05",
+                     "--onsets", plan]) == 0
+        assert (tmp_path / plan / "sample_000.wav").exists()
+    capsys.readouterr()
+    assert main(["sample", ckpt, "-o", str(tmp_path / "bad"), "--seconds", "0.05", "--onsets", "beats"]) != 0
+    assert capsys.readouterr().err.strip() == "error: --onsets must be one of loop, none; got 'beats'"
+    assert not (tmp_path / "bad" / "sample_000.wav").exists()

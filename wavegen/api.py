@@ -178,7 +178,7 @@ class WaveNet(Model):
     def generate(self, seconds: float, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
                  generator: Optional[torch.Generator] = None, batch: int = 1, global_id: Optional[int] = None,
                  backend: str = "auto", chunk: int = 4000, progress: Progress = None, top_p: Optional[float] = None,
-                 mixture_temperature: Optional[float] = None) -> Tensor:
+                 mixture_temperature: Optional[float] = None, onsets: str = "loop") -> Tensor:
         """``seconds`` of new audio -> Tensor[round(seconds · sample_rate)] (or [B, ...] when ``batch`` > 1).
 
         prompt: Tensor[P] audio at ``sample_rate`` fed first; the result is only what follows it.
@@ -187,8 +187,12 @@ class WaveNet(Model):
         categorical and lpc_mol); default ``sampling["top_p"]`` (1.0).
         mixture_temperature: mixture heads only, the weights' temperature; default
         ``sampling["mixture_temperature"]`` (1.0). See :class:`wavegen.generate.sampling.SamplingControls`.
+        onsets: a model told where notes are struck (``local_source: onsets``): after the prompt, ``loop``
+        strikes in the prompt's rhythm, ``none`` nowhere (:mod:`wavegen.generate.onsets`). Other models
+        ignore it.
         """
         from wavegen.commands import check_backend
+        from wavegen.generate.onsets import ONSET_PLANS, needs_onsets, onset_plan
         from wavegen.generate.sampling import SamplingControls, generate_tokens
 
         if not 0 < seconds < float("inf"):
@@ -203,6 +207,8 @@ class WaveNet(Model):
         except ValueError as exc:
             raise WavegenError(str(exc)) from None
         check_backend(backend)
+        if onsets not in ONSET_PLANS:
+            raise WavegenError(f"onsets must be one of {', '.join(ONSET_PLANS)}; got {onsets!r}")
         net, device = self.module, self.device
         gids = None
         if net.cfg.global_classes:
@@ -216,12 +222,16 @@ class WaveNet(Model):
                 raise WavegenError(f"prompt must be mono audio Tensor[P], got shape {tuple(prompt.shape)}")
             prompt_tokens = net.head.encode(prompt.float()).to(device)[None].repeat(batch, 1)
         total = int(round(seconds * self.audio.sample_rate))
+        local = None
+        if needs_onsets(net):
+            local = onset_plan(net, None if prompt is None else prompt.float()[None], batch, total, onsets)
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         report = _Reporter(progress, total, "generate", "smp")
         pieces = []
         try:
-            for tokens in generate_tokens(net, total, batch_size=batch, global_ids=gids, prompt_tokens=prompt_tokens,
+            for tokens in generate_tokens(net, total, batch_size=batch, local=local, global_ids=gids,
+                                          prompt_tokens=prompt_tokens,
                                           temperature=temperature, generator=generator, chunk_size=chunk,
                                           backend=backend, top_p=top_p, mixture_temperature=mixture_temperature):
                 pieces.append(net.head.decode(tokens).float().cpu())

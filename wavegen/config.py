@@ -147,7 +147,8 @@ def _check_schema(cfg, overrides: list[str], parsed: list) -> None:
         raise WavegenError(_unknown_key(str(exc.full_key), exc.object_type, typed, parsed)) from None
     except ValidationError as exc:
         raise WavegenError(_wrong_type(str(exc.full_key), exc, cfg, overrides, parsed)) from None
-    missing = sorted(OmegaConf.missing_keys(merged))
+    # Both: merging "???" onto a schema key that has a default keeps the default (OmegaConf's rule).
+    missing = sorted(OmegaConf.missing_keys(merged) | OmegaConf.missing_keys(cfg))
     if missing:
         raise WavegenError(f"config key '{missing[0]}' has no value; set it ({missing[0]}=...)")
 

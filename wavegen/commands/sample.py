@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--prompt", help="audio file whose start primes every stream")
     p.add_argument("--prompt-seconds", type=float, default=1.0, help="how much of --prompt to use")
     p.add_argument("--global-id", type=int, default=None, help="global conditioning id (models trained with it)")
+    p.add_argument("--onsets", default="loop",
+                   help="models told where notes are struck: after the prompt, strike in its rhythm (loop, the "
+                   "default) or nowhere (none); other models ignore it")
     p.add_argument("--chunk", type=int, default=4000, help="samples generated per kernel call")
     p.add_argument("--backend", default="auto", help="kernel backend: auto, reference, cpu, cuda")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.audio.dsp import AudioConfig
     from wavegen.audio.io import StreamingWavWriter, read_audio
     from wavegen.audio.plots import save_spectrogram_png
+    from wavegen.generate.onsets import ONSET_PLANS, needs_onsets, onset_plan
     from wavegen.generate.sampling import SamplingControls, generate_tokens
     from wavegen.models.registry import load_model
 
@@ -116,7 +120,12 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt:
         prompt_audio = read_audio(args.prompt, sr)[: int(args.prompt_seconds * sr)]
         prompt_tokens = model.head.encode(prompt_audio).to(args.device)[None].repeat(args.num, 1)
+    if args.onsets not in ONSET_PLANS:
+        raise WavegenError(f"--onsets must be one of {', '.join(ONSET_PLANS)}; got {args.onsets!r}")
     total = int(args.seconds * sr)
+    local = None
+    if needs_onsets(model):
+        local = onset_plan(model, None if prompt_audio is None else prompt_audio[None], args.num, total, args.onsets)
     generator = torch.Generator().manual_seed(args.seed)
     writers = [StreamingWavWriter(w, sr, overwrite=args.overwrite) for w in wavs]
     pieces = [[] for _ in wavs]
@@ -125,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
             for writer, piece in zip(writers, pieces):
                 writer.write(prompt_audio)
                 piece.append(prompt_audio)
-        stream = generate_tokens(model, total, batch_size=args.num, global_ids=gids, prompt_tokens=prompt_tokens,
+        stream = generate_tokens(model, total, batch_size=args.num, local=local, global_ids=gids,
+                                 prompt_tokens=prompt_tokens,
                                  temperature=args.temperature, generator=generator, chunk_size=args.chunk,
                                  backend=args.backend, top_p=args.top_p,
                                  mixture_temperature=args.mixture_temperature)

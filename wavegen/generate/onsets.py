@@ -1,0 +1,50 @@
+"""Where a model told onsets (``local_source: onsets``) strikes notes after its prompt.
+
+Such a model (:mod:`wavegen.models.wavenet`, feature :mod:`wavegen.nn.onsets`) reads one onset
+strength per ``local_hop`` samples, for the prompt and for everything it generates. The prompt's
+frames are the prompt's own onsets; those after it are a plan (``ONSET_PLANS``):
+
+- ``loop``: the prompt's onsets repeated, one prompt length after another: its rhythm carried on.
+  The prompt's first blocks, where its audio rises out of the silence before it, count as a strike
+  too, so each repeat also strikes where the prompt began. On tuning prompts (unseen pieces on the
+  training pianos, ``benchmarks/simple_harmony_probe.py --source tuning``) this met every target on
+  16 of 16 prompts against 14 with no strikes (``docs/ar_study/README.md`` section 9).
+- ``none``: no strike after the prompt; the continuation rings down what the prompt struck, as a
+  model without onsets does.
+
+Without a prompt there is no rhythm to carry on: ``loop`` then strikes nowhere.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+ONSET_PLANS = ("loop", "none")
+
+
+def needs_onsets(model) -> bool:
+    """Whether a WaveNet (or anything with its ``cfg``) is told where notes are struck."""
+    return getattr(model.cfg, "local_source", "given") == "onsets"
+
+
+def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: str = "loop") -> Tensor:
+    """Tensor[B, P] prompt audio (or None) -> Tensor[B, 1, F]: the onsets ``model`` reads over the prompt
+    and the ``samples`` after it, F = ceil((P + samples) / local_hop)."""
+    if plan not in ONSET_PLANS:
+        raise ValueError(f"onsets plan must be one of {', '.join(ONSET_PLANS)}; got {plan!r}")
+    hop = model.cfg.local_hop
+    length = (0 if prompt is None else prompt.shape[-1]) + samples
+    device = next(model.parameters()).device
+    local = torch.zeros(batch, 1, -(-length // hop), device=device)
+    if prompt is None:
+        return local
+    known = prompt.shape[-1] // hop  # frames wholly inside the prompt; the one it ends in is planned
+    heard = model.onsets(prompt.to(device).float())[..., :known]
+    local[..., :known] = heard
+    if plan == "loop" and known:
+        rest = local.shape[-1] - known
+        local[..., known:] = heard.repeat(1, 1, -(-rest // known))[..., :rest]
+    return local
