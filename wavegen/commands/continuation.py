@@ -16,8 +16,9 @@ Per set of clips: teacher-forced NLL of each whole clip in bits per sample, besi
 baseline (order 32, window 1024, refit 256) and, for a model with its own predictor, that
 predictor's logistic alone; then each clip's first second is a prompt, ``--draws`` independent
 continuations of ``--seconds`` are drawn at the model's default sampling settings (a shipped
-model's registry entry, a checkpoint's training config's ``sampling`` block; or those given) and judged (:mod:`wavegen.generate.continuation`). Choose sampling settings with
-``--source train``, never on the clips you report.
+model's registry entry, a checkpoint's training config's ``sampling`` block; or those given) and
+judged (:mod:`wavegen.generate.continuation`). Choose sampling settings with ``--source train``,
+never on the clips you report.
 """
 
 from __future__ import annotations

@@ -78,8 +78,8 @@ def checked_defaults(block: Optional[Mapping], head_kind: str, where: str = "sam
     """A WaveNet's default sampling settings -> ``{key: float}`` (the keys ``block`` sets; unset
     keys mean the plain defaults of :class:`SamplingControls`).
 
-    Refuses, with one WavegenError line naming ``where`` (``sampling`` in a config, ``--default`` on
-    export), a key that is not a sampling control, a value that is not a number, and settings this
+    Refuses, with one WavegenError line naming ``where`` (the config's ``sampling`` block, or the export's
+    sampling defaults), a key that is not a sampling control, a value that is not a number, and settings this
     head cannot use (:meth:`SamplingControls.check`).
     """
     given = {k: v for k, v in dict(block or {}).items() if v is not None}
