@@ -56,7 +56,8 @@ class WaveNetTask:
             raise WavegenError(f"train.pre_emphasis must be in [0, 1), got {self.pre_emphasis}")
         # The config's ``sampling`` block (the model's default sampling settings, stored with the config in
         # every checkpoint) is checked against this head now, not when someone samples the finished model.
-        checked_defaults(cfg.get("sampling"), self.model_cfg.head)
+        # getattr: a config without the block (a struct DictConfig, or a test's namespace) has no attribute.
+        checked_defaults(getattr(cfg, "sampling", None), self.model_cfg.head)
         if self.model_cfg.local_channels:
             from wavegen.errors import WavegenError
 
