@@ -6,7 +6,8 @@ pole of the filter at once, quiet partials included, and the next refits fit it.
 often each sample lands in a μ-law class the model itself thought unlikely (surprisal, in bits, of
 the class under the model's distribution at that step, read back teacher-forced, which equals the
 distribution it was drawn from): over the prompts (real piano: how often it surprises the model)
-and over the continuations, per sampling setting. Prompts: the tuning source of
+and over the continuations, per sampling setting (an arm: ``plain``, ``shipped`` the model's own
+defaults, or one control such as ``top_p_0.97``, as in the probe). Prompts: the tuning source of
 ``benchmarks/simple_harmony_probe.py`` (unseen pieces after every evaluated range, training pianos).
 
     python benchmarks/residual_tails.py --arms plain top_p_0.97 --out runs/residual_tails.json
@@ -29,6 +30,14 @@ if str(ROOT / "benchmarks") not in sys.path:  # its sibling, the probe
 from simple_harmony_probe import CONTROL_ARM, sampling_controls, tuning_clips  # noqa: E402
 
 
+def arm_kind(arm: str) -> str:
+    """argparse type: an arm that changes only sampling controls, else a clear error."""
+    if arm in ("plain", "shipped") or CONTROL_ARM.match(arm):
+        return arm
+    raise argparse.ArgumentTypeError(f"unknown arm {arm!r}: plain (temperature 1, no top-p), shipped (the model's "
+                                     "sampling defaults), temperature_T, mixture_temperature_T or top_p_P")
+
+
 def tail_figures(bits) -> dict:
     """Tensor[N] surprisals in bits -> their mean and the share above 8 and 12 bits (p < 1/256, 1/4096)."""
     return {"mean_bits": float(bits.mean()), "above_8": float((bits > 8).double().mean()),
@@ -39,17 +48,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="piano-tiny")
     p.add_argument("--out", required=True, help="JSON file for the figures")
-    p.add_argument("--arms", nargs="+", default=["plain", "top_p_0.97"])
+    p.add_argument("--arms", nargs="+", type=arm_kind, default=["plain", "shipped"],
+                   help="default: plain against the model's own sampling defaults")
     p.add_argument("--prompts", type=int, default=4)
     p.add_argument("--pool", type=int, default=64, help="unseen pieces (x2 pianos) the prompts come from")
     p.add_argument("--piece-offset", type=int, default=176)
     p.add_argument("--draws", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    for arm in args.arms:
-        if arm != "plain" and not CONTROL_ARM.match(arm):
-            p.error(f"unknown arm {arm!r}: plain (temperature 1, no top-p), temperature_T, mixture_temperature_T "
-                    "or top_p_P")
 
     import torch
 

@@ -13,7 +13,8 @@ continues each for 2 s, ``--draws`` draws, once per arm. The pool (``--source``)
 Arms (any number, in order):
 
 - ``plain``: the model's own distribution, untruncated (temperature 1, no top-p);
-- ``shipped``: the model's sampling defaults (a shipped name's registry entry; plain for a checkpoint);
+- ``shipped``: the model's sampling defaults (``model.sampling``: a shipped name's registry entry, a
+  checkpoint's training config's ``sampling`` block; plain for a checkpoint without one);
 - ``network_off``: the same weights with the last layer zeroed (head ``lpc_mol``: exactly the
   model's linear predictor and its fitted logistic);
 - ``network_off_burg``: the same, with the predictor fitted by Burg's method;
@@ -66,7 +67,7 @@ def arm_kind(arm: str) -> str:
 
 
 def sampling_controls(arm: str, shipped: dict) -> dict:
-    """An arm's sampling controls for ``continue_prompt``: the registry's (``shipped``), its controls
+    """An arm's sampling controls for ``continue_prompt``: the model's defaults (``shipped``), its controls
     (``top_p_0.97`` -> ``{"top_p": 0.97}``), or none (every other arm samples plainly)."""
     controls = {}
     for part in arm.split("+"):

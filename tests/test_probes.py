@@ -53,6 +53,19 @@ def test_arms_are_checked_by_name(probes):
             probe.arm_kind(arm)
 
 
+def test_residual_tails_takes_only_sampling_arms_the_model_s_own_defaults_among_them(probes):
+    import argparse
+
+    _, tails = probes
+    for arm in ("plain", "shipped", "top_p_0.97", "temperature_0.8"):
+        assert tails.arm_kind(arm) == arm
+    for arm in ("network_off", "lpc_window_3072", "top_p_"):
+        with pytest.raises(argparse.ArgumentTypeError, match="unknown arm"):
+            tails.arm_kind(arm)
+    with pytest.raises(SystemExit):
+        tails.main(["--out", "x.json", "--arms", "network_off"])
+
+
 def test_an_arm_names_its_sampling_controls(probes):
     probe, _ = probes
     shipped = {"temperature": 1.0, "top_p": 0.97}

@@ -373,15 +373,18 @@ def load(path_or_name: str | os.PathLike, device="cpu", use_ema: bool = True,
 
     device: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``. use_ema: the EMA weights (a
     shipped model has only those). root: another registry folder (see :mod:`wavegen.pretrained`).
+    ``sampling`` (the defaults ``generate`` uses): a shipped model's registry entry; a checkpoint's
+    training config's ``sampling`` block, else none (plain sampling).
     """
     from wavegen import pretrained
+    from wavegen.checkpoint import sampling_defaults
     from wavegen.models.registry import load_model
 
     dev = _device(device)
     text = os.fspath(path_or_name)
     if Path(text).exists() or _looks_like_a_path(text):
         module, ckpt = load_model(text, family=tuple(_CLASSES), use_ema=use_ema, device=dev)
-        return _wrap(module, ckpt, text, {}, None)
+        return _wrap(module, ckpt, text, sampling_defaults(ckpt), None)
     with pretrained.shipped_file(text, root) as (path, entry):
         module, ckpt = load_model(path, family=tuple(_CLASSES), device=dev)
     return _wrap(module, ckpt, text, entry.get("sampling") or {}, pretrained.card(text, root))

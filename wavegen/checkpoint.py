@@ -13,6 +13,10 @@ A checkpoint is a dict that ``torch.load(weights_only=True)`` can read::
      "step": int, "rng": dict, "extra": dict, "config": dict,
      "checksums": {"model": sha256 hex, "ema": sha256 hex}}
 
+``config`` is the composed training config; its optional ``sampling`` block is the model's
+default sampling settings (:func:`sampling_defaults`), so a training checkpoint samples the
+way its experiment says without a second copy of them.
+
 Writes go to a temporary file in the same folder, are fsynced and renamed over
 the target, so a kill at any moment leaves either the old or the new file.
 
@@ -179,3 +183,12 @@ def load_checkpoint(
         if diffs:
             raise WavegenError(f"{path} was trained with other audio settings: {', '.join(diffs)}")
     return state
+
+
+def sampling_defaults(state: dict) -> dict:
+    """The default sampling settings a checkpoint's training config names (its ``sampling`` block,
+    e.g. ``{"top_p": 0.97}``); ``{}`` for a checkpoint without one (trained before the block
+    existed, or an exported weight file, whose defaults live in the registry): plain sampling.
+    The block was checked when training started (:func:`wavegen.generate.sampling.checked_defaults`)."""
+    block = (state.get("config") or {}).get("sampling") or {}
+    return {key: value for key, value in block.items() if value is not None}

@@ -178,6 +178,22 @@ MODELS = {
 DECODERS = {"wavenet": WaveNetConfig, "mel": CodesToMelConfig}  # an autoencoder's decoder, by decoder_kind
 
 
+# ----------------------------------------------------------------------------- sampling
+
+@dataclass
+class SamplingSchema:
+    """``sampling:`` (optional, WaveNets only) the trained model's default sampling settings, e.g.
+    ``sampling: {top_p: 0.97}``. Stored with the config in every checkpoint, so ``wavegen.load``,
+    ``wavegen sample`` and ``wavegen eval continuation`` use them when not told otherwise, and the
+    export tool copies them into the registry. Unset keys mean the plain defaults (1.0); the values
+    are checked against the model's head when training starts
+    (:func:`wavegen.generate.sampling.checked_defaults`)."""
+
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    mixture_temperature: Optional[float] = None
+
+
 # ----------------------------------------------------------------------------- the top level
 
 @dataclass
@@ -195,6 +211,7 @@ class ConfigSchema:
     autoencoder: Optional[str] = None  # the level-1 autoencoder checkpoint (codes_to_mel, level-2 priors on audio)
     codeset: Optional[str] = None  # the code set a prior trains on (wavegen codes encode)
     objective: Optional[Objective] = None  # the vocoder's loss weights (wavegen.diffusion.training)
+    sampling: Optional[SamplingSchema] = None  # a WaveNet's default sampling settings (SamplingSchema)
 
 
 DATA = {"embedded": EmbeddedDataSchema, "folder": FolderDataSchema, "maestro": MaestroDataSchema}

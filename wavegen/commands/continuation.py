@@ -15,9 +15,10 @@ lowest chroma entropy (simple harmony, which loudest-first choices miss).
 Per set of clips: teacher-forced NLL of each whole clip in bits per sample, beside the LPC
 baseline (order 32, window 1024, refit 256) and, for a model with its own predictor, that
 predictor's logistic alone; then each clip's first second is a prompt, ``--draws`` independent
-continuations of ``--seconds`` are drawn at the model's default sampling settings (or those
-given) and judged (:mod:`wavegen.generate.continuation`). Choose sampling settings with
-``--source train``, never on the clips you report.
+continuations of ``--seconds`` are drawn at the model's default sampling settings (a shipped
+model's registry entry, a checkpoint's training config's ``sampling`` block; or those given) and
+judged (:mod:`wavegen.generate.continuation`). Choose sampling settings with ``--source train``,
+never on the clips you report.
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ def register_eval(targets) -> None:
     p.add_argument("--prompt-seconds", type=float, default=1.0)
     p.add_argument("--seconds", type=float, default=2.0, help="seconds continued after each prompt")
     p.add_argument("--draws", type=int, default=4, help="independent continuations per prompt")
-    p.add_argument("--temperature", type=float, default=None, help="default: the model's own default, else 1")
-    p.add_argument("--mixture-temperature", type=float, default=None)
-    p.add_argument("--top-p", type=float, default=None)
+    own = ("default: the model's own (a shipped model's registry entry, or the sampling block of the config a "
+           "checkpoint was trained with), else 1")
+    p.add_argument("--temperature", type=float, default=None, help=own)
+    p.add_argument("--mixture-temperature", type=float, default=None, help=own)
+    p.add_argument("--top-p", type=float, default=None, help=own)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the whole report to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")

@@ -13,7 +13,10 @@ def register(sub) -> None:
     p = sub.add_parser("sample", help="sample audio from a trained WaveNet checkpoint",
                        description="Sample audio from a WaveNet checkpoint. Each stream is written to "
                        "OUT/sample_NNN.wav while it is generated (an interrupted run leaves a valid WAV of "
-                       "what was generated) and a spectrogram PNG beside it at the end.")
+                       "what was generated) and a spectrogram PNG beside it at the end.",
+                       epilog="Sampling settings not given here are the model's defaults: a shipped model's "
+                       "registry entry, or the sampling block of the config a checkpoint was trained with "
+                       "(e.g. sampling: {top_p: 0.97}); without one, plain sampling (all 1).")
     p.add_argument("checkpoint", nargs="?", help="a wavegen checkpoint (e.g. runs/NAME/checkpoints/last.pt); "
                    "omit it with --model")
     p.add_argument("--model", help="a shipped WaveNet by name instead of a checkpoint (e.g. piano-tiny; "
@@ -22,16 +25,16 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="seconds to generate per stream (after the prompt)")
     p.add_argument("--num", type=int, default=1, help="streams generated together as one batch")
     p.add_argument("--temperature", type=float, default=None,
-                   help="default 1 (a shipped model: its card's default). μ-law models: softmax temperature, 0 is greedy (the argmax class); mixture-of-logistics "
+                   help="default: the model's own (below), else 1. μ-law models: softmax temperature, 0 is greedy (the argmax class); mixture-of-logistics "
                    "models: logistic-scale temperature, 0 takes the component's mean (with --mixture-temperature 0 "
                    "too, fully greedy)")
     p.add_argument("--top-p", type=float, default=None,
                    help="μ-law models (and lpc_mol models such as piano-tiny, whose mixture is spread over "
                    "μ-law classes): sample only from the most likely classes holding this much probability "
-                   "(nucleus sampling), in (0, 1]; default 1 (a shipped model: its card's default). Below 1 the draw is made in Python, one kernel call per sample "
+                   "(nucleus sampling), in (0, 1]; default: the model's own (below), else 1. Below 1 the draw is made in Python, one kernel call per sample "
                    "(much slower), whatever --backend")
     p.add_argument("--mixture-temperature", type=float, default=None,
-                   help="default 1 (a shipped model: its card's default). Mixture-of-logistics models: temperature of the mixture weights, 0 picks the most likely "
+                   help="default: the model's own (below), else 1. Mixture-of-logistics models: temperature of the mixture weights, 0 picks the most likely "
                    "component. Other than 1, sampled in Python like --top-p")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", help="audio file whose start primes every stream")
@@ -49,6 +52,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _fill_sampling(args: argparse.Namespace, defaults: dict) -> None:
+    """Each sampling setting not given on the command line: the model's default, else the plain 1."""
+    for key in ("temperature", "top_p", "mixture_temperature"):
+        if getattr(args, key) is None:
+            setattr(args, key, float(defaults.get(key, 1.0)))
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
@@ -62,26 +72,21 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.model is None) == (args.checkpoint is None):
         raise WavegenError("give a WaveNet checkpoint or --model NAME (one of them)")
-    defaults = {}
     if args.model:
         from wavegen.pretrained import entry
 
-        defaults = entry(args.model).get("sampling") or {}
-    if args.temperature is None:
-        args.temperature = float(defaults.get("temperature", 1.0))
-    if args.mixture_temperature is None:
-        args.mixture_temperature = float(defaults.get("mixture_temperature", 1.0))
-    if args.top_p is None:
-        args.top_p = float(defaults.get("top_p", 1.0))
+        _fill_sampling(args, entry(args.model).get("sampling") or {})
     if not 0 < args.seconds < float("inf"):  # also refuses nan
         raise WavegenError(f"--seconds must be a positive number, got {args.seconds}")
     if args.num < 1:
         raise WavegenError(f"--num must be at least 1, got {args.num}")
-    if not args.temperature >= 0:
+    # Settings given (or a shipped model's) are checked before the checkpoint loads; a checkpoint's
+    # own defaults were checked when it was trained, and SamplingControls checks them all below.
+    if args.temperature is not None and not args.temperature >= 0:
         raise WavegenError(f"--temperature must not be negative, got {args.temperature}")
-    if not args.mixture_temperature >= 0:
+    if args.mixture_temperature is not None and not args.mixture_temperature >= 0:
         raise WavegenError(f"--mixture-temperature must not be negative, got {args.mixture_temperature}")
-    if not 0 < args.top_p <= 1:
+    if args.top_p is not None and not 0 < args.top_p <= 1:
         raise WavegenError(f"--top-p must be in (0, 1], got {args.top_p}")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise WavegenError(f"--out must be a folder, but {args.out} is a file")
@@ -97,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
         with shipped_file(args.model) as (path, _):
             model, ckpt = load_model(path, family="wavenet", device=args.device)
     else:
+        from wavegen.checkpoint import sampling_defaults
+
         model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)
+        _fill_sampling(args, sampling_defaults(ckpt))  # its training config's sampling block, if any
     try:
         SamplingControls(args.temperature, args.top_p, args.mixture_temperature).check(model.head.kind)
     except ValueError as exc:

@@ -29,11 +29,12 @@ the same tokens as the kernels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 import torch
 from torch import Tensor
 
+from wavegen.errors import WavegenError
 from wavegen.nn.heads import UNIFORM_EPS
 
 MIXTURE_HEADS = ("mol", "lpc_mol")
@@ -66,6 +67,33 @@ class SamplingControls:
     def kernel_can_sample(self) -> bool:
         """Whether the fused kernels' own sampling (one temperature) implements these settings."""
         return self.top_p >= 1 and self.mixture_temperature == 1
+
+
+# The keys of a WaveNet's default sampling settings: a training config's ``sampling`` block
+# (stored with the config in every checkpoint) and a shipped model's registry entry.
+DEFAULT_KEYS = ("temperature", "top_p", "mixture_temperature")
+
+
+def checked_defaults(block: Optional[Mapping], head_kind: str, where: str = "sampling") -> dict:
+    """A WaveNet's default sampling settings -> ``{key: float}`` (the keys ``block`` sets; unset
+    keys mean the plain defaults of :class:`SamplingControls`).
+
+    Refuses, with one WavegenError line naming ``where`` (the config's ``sampling`` block, or the export's
+    sampling defaults), a key that is not a sampling control, a value that is not a number, and settings this
+    head cannot use (:meth:`SamplingControls.check`).
+    """
+    given = {k: v for k, v in dict(block or {}).items() if v is not None}
+    for key, value in given.items():
+        if key not in DEFAULT_KEYS:
+            raise WavegenError(f"{where}: unknown sampling setting {key!r}; a WaveNet's are {', '.join(DEFAULT_KEYS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise WavegenError(f"{where}: {key} must be a number, got {value!r}")
+    given = {k: float(v) for k, v in given.items()}
+    try:
+        SamplingControls(**given).check(head_kind)
+    except ValueError as exc:
+        raise WavegenError(f"{where}: {exc}") from None
+    return given
 
 
 def _inverse_cdf(probs: Tensor, u: Tensor) -> Tensor:

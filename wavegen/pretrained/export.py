@@ -10,6 +10,11 @@ scheduler and RNG state are left behind), the model and audio config and the
 family's inference extras (a vocoder's stored schedules). The weight file is
 written atomically beside ``registry.json`` as a version-2 wavegen checkpoint,
 its SHA-256 goes into the registry, and the registry is rewritten atomically.
+
+The entry's ``sampling`` defaults, lowest precedence first: the family's (``_DEFAULTS``;
+a vocoder's stored ``default_steps``), the ``sampling`` block of the config the checkpoint
+was trained with (:func:`wavegen.checkpoint.sampling_defaults`), then each ``--default``.
+A WaveNet's are checked against its head (:func:`wavegen.generate.sampling.checked_defaults`).
 """
 
 from __future__ import annotations
@@ -69,7 +74,9 @@ def export(checkpoint: str | os.PathLike, name: str, card: Optional[str | os.Pat
 
     Returns the registry entry.
     """
-    from wavegen.checkpoint import atomic_torch_save, load_checkpoint
+    from wavegen.checkpoint import atomic_torch_save, load_checkpoint, sampling_defaults
+    from wavegen.generate.sampling import checked_defaults
+    from wavegen.models.wavenet import WaveNetConfig
 
     if not _NAME.match(name):
         raise WavegenError(f"model name {name!r} must be lower-case letters, digits, '.', '_' or '-'")
@@ -93,7 +100,11 @@ def export(checkpoint: str | os.PathLike, name: str, card: Optional[str | os.Pat
         stored = ((ckpt.get("extra") or {}).get("vocoder") or {}).get("default_steps")
         if stored:
             sampling["steps"] = int(stored)
+    sampling.update(sampling_defaults(ckpt))
     sampling.update(defaults or {})
+    if family == "wavenet":
+        head = WaveNetConfig.from_mapping(state["model_config"]).head
+        sampling = checked_defaults(sampling, head, where="sampling defaults")
     weight_file = folder / f"{name}.pt"
     atomic_torch_save(state, weight_file)
     entry = {
@@ -134,7 +145,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--card", help="the model card (Markdown) shipped beside the weights")
     parser.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
     parser.add_argument("--default", action="append", default=[], metavar="KEY=VALUE",
-                        help="a sampling default of the loaded object (e.g. steps=6, temperature=0.9)")
+                        help="a sampling default of the loaded object (e.g. steps=6, top_p=0.97); overrides "
+                        "the sampling block of the config the checkpoint was trained with, which is copied "
+                        "otherwise")
     parser.add_argument("--root", help="registry folder (default: $WAVEGEN_PRETRAINED_DIR, else this "
                         "wavegen's own wavegen/pretrained)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing entry of that name")

@@ -34,4 +34,9 @@ def build_task(cfg):
     family = cfg.model.get("family")
     if family not in FAMILIES:
         raise WavegenError(f"unknown model family {family!r}; known families: {sorted(FAMILIES)}")
+    if getattr(cfg, "sampling", None) is not None and family != "wavenet":
+        # Only a WaveNet's loaded model reads it (wavegen.load, wavegen sample, eval continuation); a
+        # vocoder's default steps are those of the schedule `wavegen vocoder search-schedule` stores.
+        raise WavegenError(f"sampling: default sampling settings are a WaveNet's; a {family} model reads none "
+                           "(remove the sampling block)")
     return importlib.import_module(FAMILIES[family]).build_task(cfg)

@@ -9,6 +9,10 @@ drifts into noise. Validation always reads clean input.
 (``x[t] - a x[t-1]``, :func:`wavegen.audio.dsp.pre_emphasis`), in training and validation alike;
 what it generates must be de-emphasised. A study arm (``benchmarks/ar_study.py``), not yet a
 model option: no shipped model uses it.
+
+``sampling`` (optional, top level): the trained model's default sampling settings
+(``temperature``, ``top_p``, ``mixture_temperature``), checked against the head here; the
+checkpoint stores them with the config (:func:`wavegen.checkpoint.sampling_defaults`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from wavegen.audio.dsp import pre_emphasis
+from wavegen.generate.sampling import checked_defaults
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 
 
@@ -49,6 +54,10 @@ class WaveNetTask:
             from wavegen.errors import WavegenError
 
             raise WavegenError(f"train.pre_emphasis must be in [0, 1), got {self.pre_emphasis}")
+        # The config's ``sampling`` block (the model's default sampling settings, stored with the config in
+        # every checkpoint) is checked against this head now, not when someone samples the finished model.
+        # getattr: a config without the block (a struct DictConfig, or a test's namespace) has no attribute.
+        checked_defaults(getattr(cfg, "sampling", None), self.model_cfg.head)
         if self.model_cfg.local_channels and self.model_cfg.local_source != "onsets":
             from wavegen.errors import WavegenError
 
