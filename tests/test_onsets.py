@@ -147,7 +147,11 @@ def test_the_loop_plan_strikes_in_the_prompts_rhythm_and_none_nowhere():
         assert torch.equal(loop[:1, :, start : start + 100], heard[..., : loop.shape[-1] - start])
     none = onset_plan(model, prompt, 2, 15000, "none")
     assert torch.equal(none[..., :100], loop[..., :100]) and float(none[..., 100:].abs().max()) == 0.0
-    assert float(onset_plan(model, None, 1, 640).abs().max()) == 0.0  # no prompt, no rhythm
+    assert float(onset_plan(model, None, 1, 640, "none").abs().max()) == 0.0
+    pulse = onset_plan(model, None, 1, 24000)[0, 0]  # no prompt: a steady pulse of typical strikes
+    struck_blocks = (pulse > 0.5).nonzero()[:, 0].tolist()
+    assert struck_blocks[:3] == [0, 1, 2] and 125 in struck_blocks and 250 in struck_blocks
+    assert float(pulse[10:120].abs().max()) == 0.0
     with pytest.raises(ValueError, match="loop, none"):
         onset_plan(model, prompt, 1, 100, "beats")
 

@@ -187,9 +187,9 @@ class WaveNet(Model):
         categorical and lpc_mol); default ``sampling["top_p"]`` (1.0).
         mixture_temperature: mixture heads only, the weights' temperature; default
         ``sampling["mixture_temperature"]`` (1.0). See :class:`wavegen.generate.sampling.SamplingControls`.
-        onsets: a model told where notes are struck (``local_source: onsets``): after the prompt, ``loop``
-        strikes in the prompt's rhythm, ``none`` nowhere (:mod:`wavegen.generate.onsets`). Other models
-        ignore it.
+        onsets: a model told where notes are struck (``local_source: onsets``, e.g. piano-tiny): after the
+        prompt, ``loop`` strikes in the prompt's rhythm (without a prompt, a steady pulse), ``none`` nowhere
+        (:mod:`wavegen.generate.onsets`). Other models ignore it.
         """
         from wavegen.commands import check_backend
         from wavegen.generate.onsets import ONSET_PLANS, needs_onsets, onset_plan
@@ -224,7 +224,8 @@ class WaveNet(Model):
         total = int(round(seconds * self.audio.sample_rate))
         local = None
         if needs_onsets(net):
-            local = onset_plan(net, None if prompt is None else prompt.float()[None], batch, total, onsets)
+            local = onset_plan(net, None if prompt is None else prompt.float()[None], batch, total, onsets,
+                               self.audio.sample_rate)
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         report = _Reporter(progress, total, "generate", "smp")

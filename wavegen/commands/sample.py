@@ -41,8 +41,8 @@ def register(sub) -> None:
     p.add_argument("--prompt-seconds", type=float, default=1.0, help="how much of --prompt to use")
     p.add_argument("--global-id", type=int, default=None, help="global conditioning id (models trained with it)")
     p.add_argument("--onsets", default="loop",
-                   help="models told where notes are struck: after the prompt, strike in its rhythm (loop, the "
-                   "default) or nowhere (none); other models ignore it")
+                   help="models told where notes are struck (piano-tiny): after the prompt, strike in its rhythm "
+                   "(loop, the default; without a prompt, a steady pulse) or nowhere (none); other models ignore it")
     p.add_argument("--chunk", type=int, default=4000, help="samples generated per kernel call")
     p.add_argument("--backend", default="auto", help="kernel backend: auto, reference, cpu, cuda")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -133,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     total = int(args.seconds * sr)
     local = None
     if needs_onsets(model):
-        local = onset_plan(model, None if prompt_audio is None else prompt_audio[None], args.num, total, args.onsets)
+        local = onset_plan(model, None if prompt_audio is None else prompt_audio[None], args.num, total, args.onsets,
+                           sr)
     generator = torch.Generator().manual_seed(args.seed)
     writers = [StreamingWavWriter(w, sr, overwrite=args.overwrite) for w in wavs]
     pieces = [[] for _ in wavs]

@@ -12,7 +12,9 @@ frames are the prompt's own onsets; those after it are a plan (``ONSET_PLANS``):
 - ``none``: no strike after the prompt; the continuation rings down what the prompt struck, as a
   model without onsets does.
 
-Without a prompt there is no rhythm to carry on: ``loop`` then strikes nowhere.
+Without a prompt there is no rhythm to carry on: ``loop`` then strikes a steady pulse, every
+:data:`PULSE_SECONDS`, each strike the median onset of the training pieces (:data:`STRIKE`). A model
+told no onset never starts a sound out of silence: it learnt that sound begins where onsets are.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ import torch
 from torch import Tensor
 
 ONSET_PLANS = ("loop", "none")
+# The median onset-strength profile around where it first exceeds 0.5, over 1,788 onsets of the embedded
+# set's first 20 training recordings (hop 64, from the block that crosses on): a struck chord's first 7 blocks.
+STRIKE = (0.8, 1.4, 1.4, 1.0, 0.6, 0.4, 0.2)
+PULSE_SECONDS = 0.5
 
 
 def needs_onsets(model) -> bool:
@@ -30,7 +36,8 @@ def needs_onsets(model) -> bool:
     return getattr(model.cfg, "local_source", "given") == "onsets"
 
 
-def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: str = "loop") -> Tensor:
+def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: str = "loop",
+               sample_rate: int = 16000) -> Tensor:
     """Tensor[B, P] prompt audio (or None) -> Tensor[B, 1, F]: the onsets ``model`` reads over the prompt
     and the ``samples`` after it, F = ceil((P + samples) / local_hop)."""
     if plan not in ONSET_PLANS:
@@ -40,6 +47,12 @@ def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: 
     device = next(model.parameters()).device
     local = torch.zeros(batch, 1, -(-length // hop), device=device)
     if prompt is None:
+        if plan == "loop":
+            strike = torch.tensor(STRIKE, device=device)
+            period = max(1, round(PULSE_SECONDS * sample_rate / hop))
+            for start in range(0, local.shape[-1], period):
+                part = local[..., start : start + len(STRIKE)]
+                part += strike[: part.shape[-1]]
         return local
     known = prompt.shape[-1] // hop  # frames wholly inside the prompt; the one it ends in is planned
     heard = model.onsets(prompt.to(device).float())[..., :known]
