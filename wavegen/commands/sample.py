@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--out must be a folder, but {args.out} is a file")
     if args.chunk < 1:
         raise WavegenError(f"--chunk must be at least 1, got {args.chunk}")
+    if args.onsets not in ONSET_PLANS:
+        raise WavegenError(f"--onsets must be one of {', '.join(ONSET_PLANS)}; got {args.onsets!r}")
     check_backend(args.backend)
     apply_threads(args.threads)
     if args.device == "auto":
@@ -128,8 +130,6 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt:
         prompt_audio = read_audio(args.prompt, sr)[: int(args.prompt_seconds * sr)]
         prompt_tokens = model.head.encode(prompt_audio).to(args.device)[None].repeat(args.num, 1)
-    if args.onsets not in ONSET_PLANS:
-        raise WavegenError(f"--onsets must be one of {', '.join(ONSET_PLANS)}; got {args.onsets!r}")
     total = int(args.seconds * sr)
     local = None
     if needs_onsets(model):
