@@ -37,6 +37,7 @@ peak-energy share and the RMS, the prompts that meet every check, and writes the
     python benchmarks/simple_harmony_probe.py --source tuning --prompts 8 --out runs/tuning.json \
         --arms plain lpc_window_3072 mixture_temperature_0.9
     python benchmarks/simple_harmony_probe.py --table runs/tuning*.json   # one markdown table of them all
+    python benchmarks/simple_harmony_probe.py --source tuning --noise-dbfs -50 --out runs/noisy.json --arms shipped
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def main(argv=None) -> int:
     p.add_argument("--pool", type=int, default=48, help="train: loudest clips; tuning: pieces (x2 pianos)")
     p.add_argument("--piece-offset", type=int, default=48, help="tuning: the first unseen piece read")
     p.add_argument("--draws", type=int, default=4)
+    p.add_argument("--noise-dbfs", type=float, default=None,
+                   help="add white noise of this RMS (dBFS) to every clip, as a recording's noise floor")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--arms", nargs="*", type=arm_kind, default=["plain", "network_off"])
     p.add_argument("--temperatures", type=float, nargs="*", default=[],
@@ -159,6 +162,9 @@ def main(argv=None) -> int:
     pool = (loudest_clips(cfg, "train", args.pool) if args.source == "train"
             else tuning_clips(args.pool, args.piece_offset, rate, 3.0))
     clips = simplest_prompts(pool, rate, args.prompts, rate)  # whole clips: the onsets arms read their rest
+    if args.noise_dbfs is not None:  # after choosing: the same prompts as without noise
+        noise = torch.randn(clips.shape, generator=torch.Generator().manual_seed(args.seed))
+        clips = clips + 10 ** (args.noise_dbfs / 20) * noise
     prompts = clips[:, :rate]
     results = {}
     for arm in args.arms + [f"temperature_{t:g}" for t in args.temperatures]:

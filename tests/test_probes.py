@@ -90,3 +90,33 @@ def test_tail_figures_count_surprising_samples(probes):
     bits = torch.tensor([1.0, 2.0, 9.0, 13.0] * 25, dtype=torch.float64)
     figures = tails.tail_figures(bits)
     assert figures == {"mean_bits": pytest.approx(6.25), "above_8": pytest.approx(0.5), "above_12": pytest.approx(0.25)}
+
+
+def test_arms_combine_and_onset_arms_say_where_to_strike(probes):
+    import argparse
+
+    import torch
+
+    from wavegen.generate.onsets import onset_plan
+    from wavegen.models.wavenet import WaveNet, WaveNetConfig
+
+    probe, _ = probes
+    assert probe.arm_kind("onsets_loop+top_p_0.97") == "onsets_loop+top_p_0.97"
+    for arm in ("onsets_beats", "top_p_0.97+bogus"):
+        with pytest.raises(argparse.ArgumentTypeError, match="unknown arm"):
+            probe.arm_kind(arm)
+    shipped = {"temperature": 1.0, "top_p": 0.97}
+    assert probe.sampling_controls("onsets_real+top_p_0.9", shipped) == {"top_p": 0.9}
+    assert probe.sampling_controls("shipped+temperature_0.8", shipped) == {"temperature": 0.8, "top_p": 0.97}
+    net = WaveNet(WaveNetConfig(layers=2, dilation_cycle=2, residual_channels=4, gate_channels=8, skip_channels=8,
+                                head="lpc_mol", mixtures=2, lpc_order=4, lpc_window=32, lpc_refit=8,
+                                local_channels=1, local_hop=64, local_hidden=4, local_source="onsets"))
+    t = torch.arange(3200) / 16000
+    clips = torch.stack([torch.sin(2 * torch.pi * 300 * t) * (t > 0.02) * (1 + (t > 0.15)),
+                         torch.sin(2 * torch.pi * 450 * t) * (t > 0.05)]) * 0.3
+    real = probe.onset_stream(net, clips, 1280, "real")
+    assert torch.equal(real, net.onsets(clips))
+    assert float(real[..., 20:].max()) > 0.5  # the real continuation's strike (t = 0.15 s, block 37)
+    none = probe.onset_stream(net, clips, 1280, "none")
+    assert torch.equal(none[..., :20], real[..., :20]) and float(none[..., 20:].abs().max()) == 0.0
+    assert torch.equal(probe.onset_stream(net, clips, 1280, "loop"), onset_plan(net, clips[:, :1280], 2, 1920))
