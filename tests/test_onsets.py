@@ -125,9 +125,9 @@ def test_a_run_warm_started_from_another_starts_from_its_weights(tmp_path):
     ema = load_checkpoint(ckpt)["ema"]
     child = Trainer(compose(DEBUG + [f"train.run_dir={tmp_path / 'child'}", f"+train.init_from={ckpt}",
                                      "model.local_channels=1", "model.local_hop=64", "+model.local_source=onsets"]))
-    own = child.model.state_dict()
+    own, own_ema = child.model.state_dict(), child.ema.state_dict()
     for key, value in ema.items():
-        assert torch.equal(own[key], value), key
+        assert torch.equal(own[key], value) and torch.equal(own_ema[key], value), key
     assert float(own["local_proj.weight"].abs().max()) == 0.0
     # A checkpoint that does not fit is refused in one line, naming a weight.
     with pytest.raises(WavegenError, match="does not fit this model: .*layers"):
@@ -154,6 +154,10 @@ def test_the_loop_plan_strikes_in_the_prompts_rhythm_and_none_nowhere():
     assert float(pulse[10:120].abs().max()) == 0.0
     with pytest.raises(ValueError, match="loop, none"):
         onset_plan(model, prompt, 1, 100, "beats")
+    plain = WaveNet(WaveNetConfig(**SMALL))  # not told onsets: no stream, but a typo is still refused
+    assert onset_plan(plain, prompt, 1, 100, "none") is None
+    with pytest.raises(ValueError, match="loop, none"):
+        onset_plan(plain, prompt, 1, 100, "beats")
 
 
 def test_a_continuation_strikes_by_the_loop_plan_unless_told_otherwise():

@@ -192,7 +192,7 @@ class WaveNet(Model):
         (:mod:`wavegen.generate.onsets`). Other models ignore it.
         """
         from wavegen.commands import check_backend
-        from wavegen.generate.onsets import ONSET_PLANS, needs_onsets, onset_plan
+        from wavegen.generate.onsets import check_plan, onset_plan
         from wavegen.generate.sampling import SamplingControls, generate_tokens
 
         if not 0 < seconds < float("inf"):
@@ -207,8 +207,10 @@ class WaveNet(Model):
         except ValueError as exc:
             raise WavegenError(str(exc)) from None
         check_backend(backend)
-        if onsets not in ONSET_PLANS:
-            raise WavegenError(f"onsets must be one of {', '.join(ONSET_PLANS)}; got {onsets!r}")
+        try:
+            check_plan(onsets)
+        except ValueError as exc:
+            raise WavegenError(str(exc)) from None
         net, device = self.module, self.device
         gids = None
         if net.cfg.global_classes:
@@ -222,10 +224,8 @@ class WaveNet(Model):
                 raise WavegenError(f"prompt must be mono audio Tensor[P], got shape {tuple(prompt.shape)}")
             prompt_tokens = net.head.encode(prompt.float()).to(device)[None].repeat(batch, 1)
         total = int(round(seconds * self.audio.sample_rate))
-        local = None
-        if needs_onsets(net):
-            local = onset_plan(net, None if prompt is None else prompt.float()[None], batch, total, onsets,
-                               self.audio.sample_rate)
+        local = onset_plan(net, None if prompt is None else prompt.float()[None], batch, total, onsets,
+                           self.audio.sample_rate)
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         report = _Reporter(progress, total, "generate", "smp")

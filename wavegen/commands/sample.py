@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.audio.dsp import AudioConfig
     from wavegen.audio.io import StreamingWavWriter, read_audio
     from wavegen.audio.plots import save_spectrogram_png
-    from wavegen.generate.onsets import ONSET_PLANS, needs_onsets, onset_plan
+    from wavegen.generate.onsets import check_plan, onset_plan
     from wavegen.generate.sampling import SamplingControls, generate_tokens
     from wavegen.models.registry import load_model
 
@@ -92,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--out must be a folder, but {args.out} is a file")
     if args.chunk < 1:
         raise WavegenError(f"--chunk must be at least 1, got {args.chunk}")
-    if args.onsets not in ONSET_PLANS:
-        raise WavegenError(f"--onsets must be one of {', '.join(ONSET_PLANS)}; got {args.onsets!r}")
+    try:
+        check_plan(args.onsets)
+    except ValueError as exc:
+        raise WavegenError(f"--{exc}") from None
     check_backend(args.backend)
     apply_threads(args.threads)
     if args.device == "auto":
@@ -131,10 +133,7 @@ def run(args: argparse.Namespace) -> int:
         prompt_audio = read_audio(args.prompt, sr)[: int(args.prompt_seconds * sr)]
         prompt_tokens = model.head.encode(prompt_audio).to(args.device)[None].repeat(args.num, 1)
     total = int(args.seconds * sr)
-    local = None
-    if needs_onsets(model):
-        local = onset_plan(model, None if prompt_audio is None else prompt_audio[None], args.num, total, args.onsets,
-                           sr)
+    local = onset_plan(model, None if prompt_audio is None else prompt_audio[None], args.num, total, args.onsets, sr)
     generator = torch.Generator().manual_seed(args.seed)
     writers = [StreamingWavWriter(w, sr, overwrite=args.overwrite) for w in wavs]
     pieces = [[] for _ in wavs]

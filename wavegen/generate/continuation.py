@@ -60,9 +60,10 @@ def continue_prompt(model, prompt: Tensor, samples: int, draws: int = 4, seed: i
     """
     tokens = model.head.encode(prompt)[None].repeat(draws, 1)
     generator = torch.Generator().manual_seed(seed)
-    if local is None and needs_onsets(model):
-        local = onset_plan(model, prompt[None], 1, samples)[0]
-    local = None if local is None else local[None].expand(draws, -1, -1)
+    if local is None:  # a model told onsets: the default plan; any other: None
+        local = onset_plan(model, prompt[None], draws, samples)
+    else:
+        local = local[None].expand(draws, -1, -1)
     parts = generate_tokens(model, samples, batch_size=draws, prompt_tokens=tokens, generator=generator,
                             chunk_size=chunk, local=local, **controls)
     return model.head.decode(torch.cat(list(parts), dim=1)).float()

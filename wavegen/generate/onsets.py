@@ -37,12 +37,20 @@ def needs_onsets(model) -> bool:
     return getattr(model.cfg, "local_source", "given") == "onsets"
 
 
-def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: str = "loop",
-               sample_rate: int = 16000) -> Tensor:
-    """Tensor[B, P] prompt audio (or None) -> Tensor[B, 1, F]: the onsets ``model`` reads over the prompt
-    and the ``samples`` after it, F = ceil((P + samples) / local_hop)."""
+def check_plan(plan: str) -> None:
+    """Refuse an unknown plan (ValueError, one line), whatever the model: a typo is never ignored."""
     if plan not in ONSET_PLANS:
-        raise ValueError(f"onsets plan must be one of {', '.join(ONSET_PLANS)}; got {plan!r}")
+        raise ValueError(f"onsets must be one of {', '.join(ONSET_PLANS)}; got {plan!r}")
+
+
+def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: str = "loop",
+               sample_rate: int = 16000) -> Optional[Tensor]:
+    """Tensor[B, P] prompt audio (or None) -> Tensor[B, 1, F]: the onsets ``model`` reads over the prompt
+    and the ``samples`` after it, F = ceil((P + samples) / local_hop); None for a model not told onsets
+    (the plan is checked all the same)."""
+    check_plan(plan)
+    if not needs_onsets(model):
+        return None
     hop = model.cfg.local_hop
     length = (0 if prompt is None else prompt.shape[-1]) + samples
     device = next(model.parameters()).device

@@ -203,10 +203,6 @@ class Trainer:
         seed_everything(int(cfg.seed))
         self.task = build_task(cfg)
         self.model = self.task.model.to(self.info.device)
-        self.run_dir = Path(str(tc.run_dir)).expanduser()
-        self.ckpt_dir = self.run_dir / "checkpoints"
-        if tc.get("init_from") and latest_checkpoint(self.ckpt_dir) is None:  # a resume restores its own weights
-            self._warm_start(Path(str(tc.init_from)).expanduser())
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=float(tc.lr), betas=tuple(tc.betas), weight_decay=float(tc.weight_decay),
@@ -215,6 +211,8 @@ class Trainer:
             self.optimizer, lr_lambda(int(tc.warmup_steps), int(tc.steps), float(tc.min_lr_ratio))
         )
         self.ema = EMA(self.model, float(tc.ema_decay))
+        self.run_dir = Path(str(tc.run_dir)).expanduser()
+        self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
         self.nonfinite_total = 0
         self.extra: dict = {}
@@ -257,8 +255,8 @@ class Trainer:
         """Start from another run's weights (its EMA ones if it has them; a shipped model's file works too).
 
         Every weight the checkpoint holds must exist in this model with the same shape; parameters it
-        lacks (a conditioning path added for a fine-tune, say) keep their initialisation. Optimiser,
-        schedule and step start fresh: this is a new run, not a resume.
+        lacks (a conditioning path added for a fine-tune, say) keep their initialisation. The EMA starts
+        from the loaded weights; optimiser, schedule and step start fresh: this is a new run, not a resume.
         """
         state = load_checkpoint(path, family=self.task.family, audio=self.cfg_container.get("audio"))
         weights = state.get("ema") or state["model"]
@@ -271,13 +269,16 @@ class Trainer:
                                f"{'are' if len(foreign + reshaped) > 1 else 'is'} not in it or shaped otherwise")
         missing = sorted(k for k in own if k not in weights)
         self.model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=False)
+        self.ema.load_state_dict(self.model.state_dict())
         if self.info.is_main:
             kept = f"; newly initialised: {', '.join(missing)}" if missing else ""
             print(f"starting from the weights of {path} (step {int(state.get('step', 0))}){kept}", flush=True)
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.ckpt_dir)
-        if path is None:
+        if path is None:  # a fresh run; train.init_from only starts one (a resume restores its own weights)
+            if self.cfg.train.get("init_from"):
+                self._warm_start(Path(str(self.cfg.train.init_from)).expanduser())
             return
         state = load_checkpoint(path, family=self.task.family, audio=self.cfg_container.get("audio"))
         if state.get("model_config") != self.task.model_config():
