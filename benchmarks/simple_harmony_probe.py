@@ -24,8 +24,11 @@ Arms (any number, in order):
 - ``onsets_SOURCE`` (a model with ``local_source: onsets``): where the continuation is told to strike
   notes. ``none``: nowhere (the prompt's own onsets only); ``real``: where the clip's real
   continuation did (an oracle: what the model does when told the right times); ``loop``: the
-  prompt's onsets repeated (its rhythm, at a one-second period). Without an onsets arm such a model
-  gets its default plan (``loop``).
+  prompt's onsets repeated (its rhythm, at a one-second period); ``loop_capped``: the same, each
+  repeat of the prompt's first blocks (where the cut clip rises out of silence, a flux of about 3
+  against 1.4 for the median strike) capped at the median strike profile. Without an onsets arm such
+  a model gets its default plan (``loop``). ``strike_gain_G``: the plan's frames after the prompt
+  times G (weaker or stronger strikes; with no onsets arm, of the ``loop`` plan).
 
 Arms combine with ``+``: ``onsets_real+top_p_0.97``.
 
@@ -56,13 +59,15 @@ if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.
 FIXED_ARMS = ("plain", "shipped", "network_off", "network_off_burg")
 CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
 PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
-ONSET_ARM = re.compile(r"^onsets_(none|real|loop)$")
+ONSET_ARM = re.compile(r"^onsets_(none|real|loop|loop_capped)$")
+GAIN_ARM = re.compile(r"^strike_gain_([0-9.]+)$")
 
 
 def arm_kind(arm: str) -> str:
     """argparse type: a valid arm name (parts joined by ``+``), else a clear error."""
     for part in arm.split("+"):
-        if not (part in FIXED_ARMS or CONTROL_ARM.match(part) or PREDICTOR_ARM.match(part) or ONSET_ARM.match(part)):
+        if not (part in FIXED_ARMS or CONTROL_ARM.match(part) or PREDICTOR_ARM.match(part) or ONSET_ARM.match(part)
+                or GAIN_ARM.match(part)):
             raise argparse.ArgumentTypeError(f"unknown arm {part!r} (see the module docstring)")
     return arm
 
@@ -87,19 +92,50 @@ def onset_stream(net, clips, prompt_samples: int, source: str):
 
     if source == "real":
         return net.onsets(clips)
+    if source == "loop_capped":  # the loop, its repeats of the prompt's first blocks capped at the median strike
+        import torch
+
+        from wavegen.generate.onsets import STRIKE
+
+        local = onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, "loop")
+        known = prompt_samples // net.cfg.local_hop
+        cap = torch.tensor(STRIKE)
+        for start in range(known, local.shape[-1], known):
+            part = local[..., start : start + len(STRIKE)]
+            part.copy_(torch.minimum(part, cap[: part.shape[-1]]))
+        return local
     return onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, source)
 
 
-def tuning_clips(pool: int, offset: int, rate: int, seconds: float):
+def arm_plan(net, arm: str, clips, prompt_samples: int):
+    """The onsets an arm tells the model (Tensor[N, C, F]), or None for its default plan: its
+    ``onsets_SOURCE`` part, then its ``strike_gain_G`` part, which scales the frames after the prompt
+    (of the ``loop`` plan where the arm names no source)."""
+    local = None
+    for part in arm.split("+"):
+        if m := ONSET_ARM.match(part):
+            local = onset_stream(net, clips, prompt_samples, m.group(1))
+    for part in arm.split("+"):
+        if m := GAIN_ARM.match(part):
+            if local is None:
+                local = onset_stream(net, clips, prompt_samples, "loop")
+            local[..., prompt_samples // net.cfg.local_hop :] *= float(m.group(1))
+    return local
+
+
+def tuning_clips(pool: int, offset: int, rate: int, seconds: float, soundfont=None):
     """Tensor[pool·pianos, round(seconds·rate)]: unseen pieces ``offset`` … ``offset+pool-1`` on the training
-    pianos (the built-in one, then FluidR3 where it is installed)."""
+    pianos (the built-in one, then FluidR3 where it is installed), or on ``soundfont``'s piano alone."""
     import numpy as np
     import torch
 
     from wavegen.data.unseen import installed_soundfonts, render_unseen, unseen_pieces
 
-    fluidr3 = [f for f in installed_soundfonts() if "fluidr3" in f.name.lower()]
-    pianos = [None] + fluidr3[:1]  # the built-in piano, and FluidR3 where fluidsynth has it
+    if soundfont is not None:
+        pianos = [Path(soundfont)]
+    else:
+        fluidr3 = [f for f in installed_soundfonts() if "fluidr3" in f.name.lower()]
+        pianos = [None] + fluidr3[:1]  # the built-in piano, and FluidR3 where fluidsynth has it
     pieces = unseen_pieces(offset + pool)[offset:]
     clips = [render_unseen(piece, rate, seconds, 5.0, font) for font in pianos for piece in pieces]
     return torch.from_numpy(np.stack(clips))
@@ -134,6 +170,9 @@ def main(argv=None) -> int:
     p.add_argument("--prompts", type=int, default=4)
     p.add_argument("--pool", type=int, default=48, help="train: loudest clips; tuning: pieces (x2 pianos)")
     p.add_argument("--piece-offset", type=int, default=48, help="tuning: the first unseen piece read")
+    p.add_argument("--soundfont", metavar="SF2",
+                   help="tuning: render the pieces by this SoundFont's piano only (one outside /usr/share/sounds, "
+                        "so no held-out evaluation reads it), not by the training pianos")
     p.add_argument("--draws", type=int, default=4)
     p.add_argument("--noise-dbfs", type=float, default=None,
                    help="add white noise of this RMS (dBFS) to every clip, as a recording's noise floor")
@@ -147,6 +186,8 @@ def main(argv=None) -> int:
         return 0
     if not args.out:
         p.error("--out is required (or --table)")
+    if args.soundfont is not None and (args.source != "tuning" or not Path(args.soundfont).is_file()):
+        p.error(f"--soundfont needs --source tuning and an existing file; got {args.soundfont}")
 
     import torch
 
@@ -160,7 +201,7 @@ def main(argv=None) -> int:
     cfg = compose(["data=embedded", "data.renderer=both", "train.segment_length=48000"])
     rate = int(cfg.audio.sample_rate)
     pool = (loudest_clips(cfg, "train", args.pool) if args.source == "train"
-            else tuning_clips(args.pool, args.piece_offset, rate, 3.0))
+            else tuning_clips(args.pool, args.piece_offset, rate, 3.0, args.soundfont))
     clips = simplest_prompts(pool, rate, args.prompts, rate)  # whole clips: the onsets arms read their rest
     if args.noise_dbfs is not None:  # after choosing: the same prompts as without noise
         noise = torch.randn(clips.shape, generator=torch.Generator().manual_seed(args.seed))
@@ -171,7 +212,6 @@ def main(argv=None) -> int:
         model = wavegen.load(args.model)
         net = model.module.eval()
         controls = sampling_controls(arm, model.sampling)
-        local = None
         for part in arm.split("+"):
             if m := PREDICTOR_ARM.match(part):
                 setattr(net.cfg, m.group(1), int(m.group(2)))  # read when each stream's predictor state is made
@@ -180,8 +220,7 @@ def main(argv=None) -> int:
             if part.startswith("network_off"):
                 torch.nn.init.zeros_(net.out2.weight)
                 torch.nn.init.zeros_(net.out2.bias)
-            if m := ONSET_ARM.match(part):
-                local = onset_stream(net, clips, rate, m.group(1))
+        local = arm_plan(net, arm, clips, rate)
         report = continuation_report(net, prompts, rate, 2.0, args.draws, args.seed, local=local, **controls)
         rows = [{"prompt_chroma": r["prompt"]["chroma_entropy"], "chroma": r["median"]["chroma_entropy"],
                  "peak_share": r["median"]["peak_energy_share"], "rms_dbfs": r["median"]["rms_dbfs"],

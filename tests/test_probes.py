@@ -120,3 +120,42 @@ def test_arms_combine_and_onset_arms_say_where_to_strike(probes):
     none = probe.onset_stream(net, clips, 1280, "none")
     assert torch.equal(none[..., :20], real[..., :20]) and float(none[..., 20:].abs().max()) == 0.0
     assert torch.equal(probe.onset_stream(net, clips, 1280, "loop"), onset_plan(net, clips[:, :1280], 2, 1920))
+
+
+def test_capped_loop_and_strike_gain_arms_change_only_the_plan_after_the_prompt(probes):
+    import argparse
+
+    from wavegen.generate.onsets import STRIKE
+    from wavegen.models.wavenet import WaveNet, WaveNetConfig
+
+    probe, _ = probes
+    for arm in ("onsets_loop_capped+top_p_0.97", "strike_gain_0.6", "strike_gain_1.5+onsets_loop"):
+        assert probe.arm_kind(arm) == arm
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown arm"):
+        probe.arm_kind("strike_gain_")
+    net = WaveNet(WaveNetConfig(layers=2, dilation_cycle=2, residual_channels=4, gate_channels=8, skip_channels=8,
+                                head="lpc_mol", mixtures=2, lpc_order=4, lpc_window=32, lpc_refit=8,
+                                local_channels=1, local_hop=64, local_hidden=4, local_source="onsets"))
+    t = torch.arange(3840) / 16000
+    clips = sum(torch.sin(2 * torch.pi * 300 * h * t) / h for h in range(1, 9))[None] * 0.3  # a cut clip
+    loop = probe.onset_stream(net, clips, 1280, "loop")
+    capped = probe.onset_stream(net, clips, 1280, "loop_capped")
+    assert float(loop[0, 0, 20:27].max()) > 2.0  # the repeat of the cut's edge: far above a typical strike
+    assert torch.equal(capped[..., :20], loop[..., :20])  # the prompt's own frames are what it heard
+    for start in (20, 40):
+        assert torch.equal(capped[0, 0, start : start + 7], torch.minimum(loop[0, 0, start : start + 7],
+                                                                          torch.tensor(STRIKE)))
+        assert torch.equal(capped[..., start + 7 : start + 20], loop[..., start + 7 : start + 20])
+    weak = probe.arm_plan(net, "strike_gain_0.5+top_p_0.97", clips, 1280)
+    assert torch.equal(weak[..., :20], loop[..., :20]) and torch.allclose(weak[..., 20:], loop[..., 20:] * 0.5)
+    assert torch.equal(probe.arm_plan(net, "onsets_loop_capped+strike_gain_1", clips, 1280), capped)
+    assert probe.arm_plan(net, "top_p_0.97", clips, 1280) is None  # the model's default plan
+
+
+def test_a_tuning_soundfont_needs_the_tuning_source_and_a_file(probes, tmp_path):
+    probe, _ = probes
+    for argv in (["--soundfont", str(tmp_path / "missing.sf2"), "--source", "tuning"],
+                 ["--soundfont", __file__, "--source", "train"]):
+        with pytest.raises(SystemExit):
+            probe.main(["--out", str(tmp_path / "x.json")] + argv)
+    assert not (tmp_path / "x.json").exists()
