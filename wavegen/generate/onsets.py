@@ -34,7 +34,7 @@ PULSE_SECONDS = 0.5
 
 def needs_onsets(model) -> bool:
     """Whether a WaveNet (or anything with its ``cfg``) is told where notes are struck."""
-    return getattr(model.cfg, "local_source", "given") == "onsets"
+    return getattr(model.cfg, "local_source", "given") in ("onsets", "onsets_chroma")
 
 
 def check_plan(plan: str) -> None:
@@ -45,7 +45,7 @@ def check_plan(plan: str) -> None:
 
 def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: str = "loop",
                sample_rate: int = 16000) -> Optional[Tensor]:
-    """Tensor[B, P] prompt audio (or None) -> Tensor[B, 1, F]: the onsets ``model`` reads over the prompt
+    """Tensor[B, P] prompt audio (or None) -> Tensor[B, C, F]: the onsets ``model`` reads over the prompt
     and the ``samples`` after it, F = ceil((P + samples) / local_hop); None for a model not told onsets
     (the plan is checked all the same)."""
     check_plan(plan)
@@ -54,13 +54,13 @@ def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: 
     hop = model.cfg.local_hop
     length = (0 if prompt is None else prompt.shape[-1]) + samples
     device = next(model.parameters()).device
-    local = torch.zeros(batch, 1, -(-length // hop), device=device)
+    local = torch.zeros(batch, model.cfg.local_channels, -(-length // hop), device=device)
     if prompt is None:
         if plan == "loop":
             strike = torch.tensor(STRIKE, device=device)
             period = max(1, round(PULSE_SECONDS * sample_rate / hop))
             for start in range(0, local.shape[-1], period):
-                part = local[..., start : start + len(STRIKE)]
+                part = local[:, 0, start : start + len(STRIKE)]  # strength only: no pitch is told
                 part += strike[: part.shape[-1]]
         return local
     known = prompt.shape[-1] // hop  # frames wholly inside the prompt; the one it ends in is planned

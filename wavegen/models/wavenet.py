@@ -53,7 +53,7 @@ from wavegen.nn.conv import CausalConv1d, receptive_field
 from wavegen.nn.heads import build_head
 from wavegen.nn.lpc import LPCBaseline, LPCState, lpc_predict
 from wavegen.nn.lpc import check_method as check_lpc_method
-from wavegen.nn.onsets import onset_strength
+from wavegen.nn.onsets import onset_strength, sounding_chroma
 from wavegen.options import dataclass_from, plain
 
 
@@ -62,7 +62,11 @@ LPC_MOL_FEATURES = 3  # p_t, log s_t, log(μ-law class width at p_t / s_t)
 # Options a config carries only when set (so configs, checkpoints and resumes of models without them
 # stay what they were): option -> its off value.
 OMITTED_WHEN_OFF = {"lpc_mixture_spread": 0.0, "lpc_method": "autocorrelation", "local_source": "given"}
-LOCAL_SOURCES = ("given", "onsets")
+# local_source -> the channels it reads (None: any, given by the caller).
+LOCAL_SOURCES = {"given": None, "onsets": 1, "onsets_chroma": 13}
+# onsets_chroma assigns bins to pitch classes as at this rate. A model at another rate reads a consistent
+# relabelling of the classes, which a model that learns them does not mind (the bins are the same).
+CHROMA_REFERENCE_RATE = 16000
 
 
 def without_off_options(options: dict) -> dict:
@@ -90,7 +94,8 @@ class WaveNetConfig:
     local_kernel: int = 3  # its (non-causal, centred) kernel size, odd
     # Where local features come from: "given" (by the caller: an autoencoder's codes, say) or "onsets"
     # (the audio's own onset strength, wavegen.nn.onsets, one channel: the model learns what a struck note
-    # does to the next samples; at sampling time the caller says where notes are struck).
+    # does to the next samples; at sampling time the caller says where notes are struck), or
+    # "onsets_chroma" (that channel and 12 more: which pitch classes sound in each block).
     local_source: str = "given"
     global_classes: int = 0  # number of global ids (0: none)
     lpc_order: int = 0  # backward-adaptive linear prediction order (0: off)
@@ -200,15 +205,15 @@ class WaveNet(nn.Module):
         self.out1 = nn.Conv1d(S, S, 1)
         self.out2 = nn.Conv1d(S, self.head.out_channels, 1)
         self.global_embed = nn.Embedding(cfg.global_classes, L * G) if cfg.global_classes else None
-        if cfg.local_source not in LOCAL_SOURCES or (cfg.local_source == "onsets" and cfg.local_channels != 1):
-            raise ValueError(f"local_source must be one of {LOCAL_SOURCES} ('onsets' with local_channels 1); got "
+        if cfg.local_source not in LOCAL_SOURCES or LOCAL_SOURCES[cfg.local_source] not in (None, cfg.local_channels):
+            raise ValueError(f"local_source must be given, onsets (local_channels 1) or onsets_chroma (13); got "
                              f"{cfg.local_source!r} with local_channels {cfg.local_channels}")
         if cfg.local_channels:
             if cfg.local_kernel % 2 == 0:
                 raise ValueError("local_kernel must be odd (a centred window)")
             self.local_net = nn.Conv1d(cfg.local_channels, cfg.local_hidden, cfg.local_kernel, padding=cfg.local_kernel // 2)
             self.local_proj = nn.Conv1d(cfg.local_hidden, L * G, 1)
-            if cfg.local_source == "onsets":
+            if cfg.local_source != "given":
                 # Starts without effect, so a model warm-started from one without onsets begins exactly as it.
                 nn.init.zeros_(self.local_proj.weight)
                 nn.init.zeros_(self.local_proj.bias)
@@ -262,8 +267,12 @@ class WaveNet(nn.Module):
                              else "this model needs global ids")
 
     def onsets(self, audio: Tensor) -> Tensor:
-        """``local_source: onsets``: Tensor[B, T] audio -> its conditioning, Tensor[B, 1, ceil(T / local_hop)]."""
-        return onset_strength(audio, self.cfg.local_hop)[:, None]
+        """``local_source: onsets`` / ``onsets_chroma``: Tensor[B, T] audio -> its conditioning,
+        Tensor[B, C, ceil(T / local_hop)]: the onset strength, then (``onsets_chroma``) the sounding chroma."""
+        strength = onset_strength(audio, self.cfg.local_hop)[:, None]
+        if self.cfg.local_source != "onsets_chroma":
+            return strength
+        return torch.cat([strength, sounding_chroma(audio, self.cfg.local_hop, CHROMA_REFERENCE_RATE)], dim=1)
 
     def local_frame_features(self, local: Tensor, start: int = 0, stop: Optional[int] = None) -> Tensor:
         """Frames ``start:stop`` of the frame-rate network's output, Tensor[B, H, stop-start].

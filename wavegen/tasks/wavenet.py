@@ -58,7 +58,7 @@ class WaveNetTask:
         # every checkpoint) is checked against this head now, not when someone samples the finished model.
         # getattr: a config without the block (a struct DictConfig, or a test's namespace) has no attribute.
         checked_defaults(getattr(cfg, "sampling", None), self.model_cfg.head)
-        if self.model_cfg.local_channels and self.model_cfg.local_source != "onsets":
+        if self.model_cfg.local_channels and self.model_cfg.local_source == "given":
             from wavegen.errors import WavegenError
 
             raise WavegenError("a WaveNet with local conditioning is trained as the decoder of an autoencoder "
@@ -73,8 +73,8 @@ class WaveNetTask:
         return batch["piece"] % self.model_cfg.global_classes
 
     def _local(self, model: nn.Module, audio: Tensor) -> Tensor | None:
-        """``local_source: onsets``: the segment's own onsets, Tensor[B, 1, F] (read from the clean audio)."""
-        return model.onsets(audio) if self.model_cfg.local_source == "onsets" else None
+        """``local_source: onsets[_chroma]``: the segment's own onsets, Tensor[B, C, F] (read from the clean audio)."""
+        return None if self.model_cfg.local_source == "given" else model.onsets(audio)
 
     def nll(self, model: nn.Module, batch, input_noise: float = 0.0) -> Tensor:
         """Mean negative log-likelihood per sample, in nats (inputs read with ``input_noise`` added)."""

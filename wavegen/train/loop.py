@@ -173,6 +173,13 @@ def _trim_metrics(path: Path, step: int) -> None:
         _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
 
 
+def _gains_inputs(before: torch.Size, after: torch.Size) -> bool:
+    """Whether a convolution's or linear layer's weight shaped ``after`` is one shaped ``before`` with more
+    input channels (dim 1) only."""
+    return (len(before) == len(after) >= 2 and after[1] > before[1]
+            and before[0] == after[0] and before[2:] == after[2:])
+
+
 class Trainer:
     def __init__(self, cfg):
         from wavegen.config import to_container
@@ -255,23 +262,37 @@ class Trainer:
         """Start from another run's weights (its EMA ones if it has them; a shipped model's file works too).
 
         Every weight the checkpoint holds must exist in this model with the same shape; parameters it
-        lacks (a conditioning path added for a fine-tune, say) keep their initialisation. The EMA starts
+        lacks (a conditioning path added for a fine-tune, say) keep their initialisation. A weight that
+        only gained input channels (dim 1: conditioning channels added to a stream) keeps its own on the
+        first ones and reads the new ones with zeros, so the model starts out computing what its parent
+        did. The EMA starts
         from the loaded weights; optimiser, schedule and step start fresh: this is a new run, not a resume.
         """
         state = load_checkpoint(path, family=self.task.family, audio=self.cfg_container.get("audio"))
         weights = state.get("ema") or state["model"]
         own = self.model.state_dict()
         foreign = sorted(k for k in weights if k not in own)
-        reshaped = sorted(k for k in weights if k in own and own[k].shape != weights[k].shape)
+        layers = dict(self.model.named_modules())
+        widened = {k for k in weights if k in own and k.endswith(".weight")
+                   and isinstance(layers.get(k[: -len(".weight")]), (torch.nn.Conv1d, torch.nn.Linear))
+                   and _gains_inputs(weights[k].shape, own[k].shape)}
+        reshaped = sorted(k for k in weights if k in own and own[k].shape != weights[k].shape and k not in widened)
         if foreign or reshaped:
             names = ", ".join((foreign + reshaped)[:4])
             raise WavegenError(f"train.init_from={path} does not fit this model: {names} "
                                f"{'are' if len(foreign + reshaped) > 1 else 'is'} not in it or shaped otherwise")
         missing = sorted(k for k in own if k not in weights)
-        self.model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=False)
+        loaded = {}
+        for key, value in weights.items():
+            if key in widened:
+                value = torch.cat([value, value.new_zeros(value.shape[0], own[key].shape[1] - value.shape[1],
+                                                          *value.shape[2:])], dim=1)
+            loaded[key] = value.to(own[key].dtype)
+        self.model.load_state_dict(loaded, strict=False)
         self.ema.load_state_dict(self.model.state_dict())
         if self.info.is_main:
             kept = f"; newly initialised: {', '.join(missing)}" if missing else ""
+            kept += f"; new input channels, read at zero: {', '.join(sorted(widened))}" if widened else ""
             print(f"starting from the weights of {path} (step {int(state.get('step', 0))}){kept}", flush=True)
 
     def _resume(self) -> None:
