@@ -26,6 +26,21 @@ def write_sine(path: Path, seconds: float = 0.5, sample_rate: int = 16000, freq:
     return path
 
 
+def random_wavenet(**config):
+    """A WaveNet (``WaveNetConfig(**config)``, eval mode) with every weight drawn N(0, 0.3²) from torch's
+    global generator: zero-initialised layers (the onsets projection, the last layer) then matter, so
+    a test can see what they carry. Seed torch first for the same weights every run."""
+    import torch
+
+    from wavegen.models.wavenet import WaveNet, WaveNetConfig
+
+    model = WaveNet(WaveNetConfig(**config)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape) * 0.3)
+    return model
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``):

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from conftest import random_wavenet
 from wavegen.config import compose
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
 from wavegen.nn.onsets import onset_strength, pitch_classes, sounding_chroma
@@ -58,10 +59,7 @@ def test_sounding_chroma_of_a_block_reads_no_later_sample():
 
 def test_a_chroma_model_reads_onsets_then_chroma_and_steps_as_it_runs_whole():
     torch.manual_seed(1)
-    model = WaveNet(WaveNetConfig(**SMALL, **CHROMA)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape) * 0.3)
+    model = random_wavenet(**SMALL, **CHROMA)
     audio = tone(640, 100, 440.0)[None] + tone(640, 400, 660.0)[None]
     local = model.onsets(audio)
     assert local.shape == (1, 13, 10)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from conftest import random_wavenet
 from wavegen.config import compose
 from wavegen.errors import WavegenError
 from wavegen.models.wavenet import WaveNet, WaveNetConfig
@@ -62,10 +63,7 @@ def test_onset_strength_of_a_block_reads_no_later_sample():
 def test_an_onsets_model_starts_as_the_same_model_without_them():
     """Its projection starts at zero: warm-started from piano-tiny, it begins as piano-tiny, whatever the onsets."""
     torch.manual_seed(0)
-    plain = WaveNet(WaveNetConfig(**SMALL)).eval()
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.copy_(torch.randn(p.shape) * 0.3)
+    plain = random_wavenet(**SMALL)
     told = WaveNet(WaveNetConfig(**SMALL, **ONSETS)).eval()
     missing, unexpected = told.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and set(missing) == {"local_net.weight", "local_net.bias", "local_proj.weight",
@@ -82,10 +80,7 @@ def test_an_onsets_model_starts_as_the_same_model_without_them():
 
 def test_step_logits_equal_the_full_pass_when_told_onsets():
     torch.manual_seed(1)
-    model = WaveNet(WaveNetConfig(**SMALL, **ONSETS)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape) * 0.3)
+    model = random_wavenet(**SMALL, **ONSETS)
     audio = struck(640, [100, 400], [300.0, 500.0])[None]
     local = model.onsets(audio)
     tokens = model.head.encode(audio)
@@ -165,10 +160,8 @@ def test_a_continuation_strikes_by_the_loop_plan_unless_told_otherwise():
     from wavegen.generate.onsets import onset_plan
 
     torch.manual_seed(2)
-    model = WaveNet(WaveNetConfig(**SMALL, **ONSETS)).eval()
+    model = random_wavenet(**SMALL, **ONSETS)
     with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape) * 0.3)
         model.local_proj.weight.mul_(10)  # strikes that matter
     prompt = struck(1280, [100, 700], [300.0, 450.0])
     default = continue_prompt(model, prompt, 1280, draws=2, seed=3)
