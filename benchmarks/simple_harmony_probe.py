@@ -18,7 +18,7 @@ Arms (any number, in order):
 - ``network_off``: the same weights with the last layer zeroed (head ``lpc_mol``: exactly the
   model's linear predictor and its fitted logistic);
 - ``network_off_burg``: the same, with the predictor fitted by Burg's method;
-- ``temperature_T`` / ``mixture_temperature_T`` / ``top_p_P`` / ``stray_decay_ms_D``: a sampling control;
+- ``temperature_T`` / ``mixture_temperature_T`` / ``top_p_P``: a sampling control;
 - ``lpc_window_N`` / ``lpc_order_N`` / ``lpc_refit_N``: the predictor's setting changed at sampling
   time only (the network is the one trained with the model's own setting);
 - ``onsets_SOURCE`` (a model with ``local_source: onsets``): where the continuation is told to strike
@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.
     sys.path.insert(0, str(ROOT))
 
 FIXED_ARMS = ("plain", "shipped", "network_off", "network_off_burg")
-CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p|stray_decay_ms)_([0-9.]+)$")
+CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
 PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
 ONSET_ARM = re.compile(r"^onsets_(none|real|loop|loop_capped)$")
 GAIN_ARM = re.compile(r"^strike_gain_([0-9.]+)$")

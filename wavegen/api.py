@@ -178,8 +178,7 @@ class WaveNet(Model):
     def generate(self, seconds: float, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
                  generator: Optional[torch.Generator] = None, batch: int = 1, global_id: Optional[int] = None,
                  backend: str = "auto", chunk: int = 4000, progress: Progress = None, top_p: Optional[float] = None,
-                 mixture_temperature: Optional[float] = None, onsets: str = "loop",
-                 stray_decay_ms: Optional[float] = None) -> Tensor:
+                 mixture_temperature: Optional[float] = None, onsets: str = "loop") -> Tensor:
         """``seconds`` of new audio -> Tensor[round(seconds · sample_rate)] (or [B, ...] when ``batch`` > 1).
 
         prompt: Tensor[P] audio at ``sample_rate`` fed first; the result is only what follows it.
@@ -188,16 +187,13 @@ class WaveNet(Model):
         categorical and lpc_mol); default ``sampling["top_p"]`` (1.0).
         mixture_temperature: mixture heads only, the weights' temperature; default
         ``sampling["mixture_temperature"]`` (1.0). See :class:`wavegen.generate.sampling.SamplingControls`.
-        stray_decay_ms: models with a linear predictor (e.g. piano-tiny), with a prompt: the added decay
-        time of the predictor's resonances in pitch classes the prompt does not hold, 0 for none
-        (:func:`wavegen.generate.sampling.apply_stray_decay`); default ``sampling["stray_decay_ms"]`` (0).
         onsets: a model told where notes are struck (``local_source: onsets``, e.g. piano-tiny): after the
         prompt, ``loop`` strikes in the prompt's rhythm (without a prompt, a steady pulse), ``none`` nowhere
         (:mod:`wavegen.generate.onsets`). Other models ignore it.
         """
         from wavegen.commands import check_backend
         from wavegen.generate.onsets import check_plan, onset_plan
-        from wavegen.generate.sampling import SamplingControls, check_stray_decay, generate_tokens
+        from wavegen.generate.sampling import SamplingControls, generate_tokens
 
         if not 0 < seconds < float("inf"):
             raise WavegenError(f"seconds must be a positive number, got {seconds}")
@@ -206,10 +202,8 @@ class WaveNet(Model):
         temperature = _check_temperature(self._default(temperature, "temperature", 1.0))
         mixture_temperature = float(self._default(mixture_temperature, "mixture_temperature", 1.0))
         top_p = float(self._default(top_p, "top_p", 1.0))
-        stray_decay_ms = float(self._default(stray_decay_ms, "stray_decay_ms", 0.0))
         try:
-            SamplingControls(temperature, top_p, mixture_temperature, stray_decay_ms).check(self.module.head.kind)
-            check_stray_decay(self.module, stray_decay_ms)
+            SamplingControls(temperature, top_p, mixture_temperature).check(self.module.head.kind)
         except ValueError as exc:
             raise WavegenError(str(exc)) from None
         check_backend(backend)
@@ -240,8 +234,7 @@ class WaveNet(Model):
             for tokens in generate_tokens(net, total, batch_size=batch, local=local, global_ids=gids,
                                           prompt_tokens=prompt_tokens,
                                           temperature=temperature, generator=generator, chunk_size=chunk,
-                                          backend=backend, top_p=top_p, mixture_temperature=mixture_temperature,
-                                          stray_decay_ms=stray_decay_ms, sample_rate=self.audio.sample_rate):
+                                          backend=backend, top_p=top_p, mixture_temperature=mixture_temperature):
                 pieces.append(net.head.decode(tokens).float().cpu())
                 report.update(tokens.shape[1])
         finally:

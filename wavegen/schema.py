@@ -192,7 +192,6 @@ class SamplingSchema:
     temperature: Optional[float] = None
     top_p: Optional[float] = None
     mixture_temperature: Optional[float] = None
-    stray_decay_ms: Optional[float] = None
 
 
 # ----------------------------------------------------------------------------- the top level

@@ -60,7 +60,6 @@ def register_eval(targets) -> None:
     p.add_argument("--temperature", type=float, default=None, help=own)
     p.add_argument("--mixture-temperature", type=float, default=None, help=own)
     p.add_argument("--top-p", type=float, default=None, help=own)
-    p.add_argument("--stray-decay-ms", type=float, default=None, help=own + " (0: off; see wavegen sample --help)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the whole report to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     import wavegen
     from wavegen.atomic import atomic_write
     from wavegen.generate.continuation import continuation_report, prompts_met, simplest_prompts, teacher_forced_bits
-    from wavegen.generate.sampling import SamplingControls, check_stray_decay
+    from wavegen.generate.sampling import SamplingControls
     from wavegen.nn.lpc import LPCBaseline, lpc_nll_bits
 
     if args.json and Path(args.json).exists() and not args.overwrite:
@@ -114,13 +113,10 @@ def run(args: argparse.Namespace) -> int:
     if rate != 16000:
         raise WavegenError(f"the held-out clips are 16 kHz; {args.model} works at {rate} Hz")
     controls = {"temperature": args.temperature, "mixture_temperature": args.mixture_temperature,
-                "top_p": args.top_p, "stray_decay_ms": args.stray_decay_ms}
-    plain = {"stray_decay_ms": 0.0}  # the one control whose "off" is not 1
-    controls = {k: (v if v is not None else float(model.sampling.get(k, plain.get(k, 1.0))))
-                for k, v in controls.items()}
+                "top_p": args.top_p}
+    controls = {k: (v if v is not None else float(model.sampling.get(k, 1.0))) for k, v in controls.items()}
     try:  # a setting the head cannot use is refused up front, in one line
         SamplingControls(**controls).check(net.head.kind)
-        check_stray_decay(net, controls["stray_decay_ms"])
     except ValueError as exc:
         raise WavegenError(str(exc)) from None
     sets = (_unseen_clips(args.pool, args.clip_seconds, rate) if args.source == "unseen"

@@ -36,10 +36,6 @@ def register(sub) -> None:
     p.add_argument("--mixture-temperature", type=float, default=None,
                    help="default: the model's own (below), else 1. Mixture-of-logistics models: temperature of the mixture weights, 0 picks the most likely "
                    "component. Other than 1, sampled in Python like --top-p")
-    p.add_argument("--stray-decay-ms", type=float, default=None,
-                   help="models with a linear predictor (piano-tiny), with --prompt: damp the predictor's "
-                   "resonances in pitch classes the prompt does not hold, with this added decay time (ms); "
-                   "0: off. Default: the model's own (below), else 0")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", help="audio file whose start primes every stream")
     p.add_argument("--prompt-seconds", type=float, default=1.0, help="how much of --prompt to use")
@@ -58,9 +54,9 @@ def register(sub) -> None:
 
 def _fill_sampling(args: argparse.Namespace, defaults: dict) -> None:
     """Each sampling setting not given on the command line: the model's default, else the plain 1."""
-    for key, plain in (("temperature", 1.0), ("top_p", 1.0), ("mixture_temperature", 1.0), ("stray_decay_ms", 0.0)):
+    for key in ("temperature", "top_p", "mixture_temperature"):
         if getattr(args, key) is None:
-            setattr(args, key, float(defaults.get(key, plain)))
+            setattr(args, key, float(defaults.get(key, 1.0)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from wavegen.audio.io import StreamingWavWriter, read_audio
     from wavegen.audio.plots import save_spectrogram_png
     from wavegen.generate.onsets import check_plan, onset_plan
-    from wavegen.generate.sampling import SamplingControls, check_stray_decay, generate_tokens
+    from wavegen.generate.sampling import SamplingControls, generate_tokens
     from wavegen.models.registry import load_model
 
     if (args.model is None) == (args.checkpoint is None):
@@ -92,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
         raise WavegenError(f"--mixture-temperature must not be negative, got {args.mixture_temperature}")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise WavegenError(f"--top-p must be in (0, 1], got {args.top_p}")
-    if args.stray_decay_ms is not None and not 0 <= args.stray_decay_ms < float("inf"):
-        raise WavegenError(f"--stray-decay-ms must be a non-negative number, got {args.stray_decay_ms}")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise WavegenError(f"--out must be a folder, but {args.out} is a file")
     if args.chunk < 1:
@@ -117,11 +111,9 @@ def run(args: argparse.Namespace) -> int:
         model, ckpt = load_model(args.checkpoint, family="wavenet", use_ema=not args.raw, device=args.device)
         _fill_sampling(args, sampling_defaults(ckpt))  # its training config's sampling block, if any
     try:
-        SamplingControls(args.temperature, args.top_p, args.mixture_temperature,
-                         args.stray_decay_ms).check(model.head.kind)
-        check_stray_decay(model, args.stray_decay_ms)
+        SamplingControls(args.temperature, args.top_p, args.mixture_temperature).check(model.head.kind)
     except ValueError as exc:
-        raise WavegenError(f"{exc} (--top-p / --mixture-temperature / --stray-decay-ms)") from None
+        raise WavegenError(f"{exc} (--top-p / --mixture-temperature)") from None
     audio_cfg = AudioConfig.from_mapping(ckpt["audio"])
     sr = audio_cfg.sample_rate
     out = Path(args.out)
@@ -154,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
                                  prompt_tokens=prompt_tokens,
                                  temperature=args.temperature, generator=generator, chunk_size=args.chunk,
                                  backend=args.backend, top_p=args.top_p,
-                                 mixture_temperature=args.mixture_temperature,
-                                 stray_decay_ms=args.stray_decay_ms, sample_rate=sr)
+                                 mixture_temperature=args.mixture_temperature)
         with tqdm(total=total, desc="sample", unit="smp", unit_scale=True, dynamic_ncols=True) as bar:
             for tokens in stream:
                 audio = model.head.decode(tokens).float().cpu()

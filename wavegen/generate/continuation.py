@@ -51,13 +51,12 @@ def teacher_forced_bits(model, clips: Tensor, batch: int = 4) -> float:
 
 @torch.no_grad()
 def continue_prompt(model, prompt: Tensor, samples: int, draws: int = 4, seed: int = 0, chunk: int = 4000,
-                    local: Optional[Tensor] = None, sample_rate: Optional[int] = None, **controls) -> Tensor:
+                    local: Optional[Tensor] = None, **controls) -> Tensor:
     """Tensor[P] prompt -> Tensor[draws, samples]: independent continuations (audio after the prompt).
 
     local: Tensor[C, F] conditioning frames covering prompt and continuation, the same for every draw. A
     model told onsets gets, without them, the default plan (:func:`~wavegen.generate.onsets.onset_plan`).
-    controls: ``temperature``, ``top_p``, ``mixture_temperature``, ``stray_decay_ms`` (the last needs
-    ``sample_rate``; :class:`~wavegen.generate.sampling.SamplingControls`).
+    controls: ``temperature``, ``top_p``, ``mixture_temperature`` (:class:`~wavegen.generate.sampling.SamplingControls`).
     """
     tokens = model.head.encode(prompt)[None].repeat(draws, 1)
     generator = torch.Generator().manual_seed(seed)
@@ -66,7 +65,7 @@ def continue_prompt(model, prompt: Tensor, samples: int, draws: int = 4, seed: i
     else:
         local = local[None].expand(draws, -1, -1)
     parts = generate_tokens(model, samples, batch_size=draws, prompt_tokens=tokens, generator=generator,
-                            chunk_size=chunk, local=local, sample_rate=sample_rate, **controls)
+                            chunk_size=chunk, local=local, **controls)
     return model.head.decode(torch.cat(list(parts), dim=1)).float()
 
 
@@ -114,7 +113,7 @@ def continuation_report(model, prompts: Tensor, sample_rate: int, seconds: float
     per_prompt, all_rows, prompt_rows = [], [], []
     for i, prompt in enumerate(prompts):
         audio = continue_prompt(model, prompt, int(round(seconds * sample_rate)), draws, seed + i,
-                                local=None if local is None else local[i], sample_rate=sample_rate, **controls)
+                                local=None if local is None else local[i], **controls)
         prompt_row = tonality_figures(prompt, sample_rate)
         rows = [tonality_figures(a, sample_rate, prompt) for a in audio]
         per_prompt.append({"prompt": prompt_row, "draws": rows, **judge(prompt_row, rows)})

@@ -50,7 +50,6 @@ class SamplingControls:
     temperature: float = 1.0  # μ-law: logits temperature; mixture: logistic-scale temperature
     top_p: float = 1.0  # μ-law only: nucleus mass in (0, 1]
     mixture_temperature: float = 1.0  # mixture of logistics only
-    stray_decay_ms: float = 0.0  # linear-predictor models with a prompt: see apply_stray_decay (0: off)
 
     def check(self, head_kind: str) -> None:
         """Refuse settings the head cannot use (ValueError with one line)."""
@@ -61,8 +60,6 @@ class SamplingControls:
         if head_kind not in ("categorical", "lpc_mol") and self.top_p < 1:
             raise ValueError("top-p applies to μ-law classes (heads categorical and lpc_mol); this model has a "
                              "mixture of logistics over 16-bit levels")
-        if not self.stray_decay_ms >= 0:
-            raise ValueError(f"the stray decay must not be negative, got {self.stray_decay_ms} ms")
         if head_kind not in MIXTURE_HEADS and self.mixture_temperature != 1:
             raise ValueError("the mixture temperature applies to a mixture-of-logistics head; this model is categorical")
 
@@ -74,7 +71,7 @@ class SamplingControls:
 
 # The keys of a WaveNet's default sampling settings: a training config's ``sampling`` block
 # (stored with the config in every checkpoint) and a shipped model's registry entry.
-DEFAULT_KEYS = ("temperature", "top_p", "mixture_temperature", "stray_decay_ms")
+DEFAULT_KEYS = ("temperature", "top_p", "mixture_temperature")
 
 
 def checked_defaults(block: Optional[Mapping], head_kind: str, where: str = "sampling") -> dict:
@@ -210,33 +207,6 @@ def prime(model, state, prompt_tokens: Tensor, local: Optional[Tensor] = None, g
         done += n
 
 
-def check_stray_decay(model, decay_ms: float) -> None:
-    """Refuse a stray decay for a model without a linear predictor (ValueError with one line)."""
-    if decay_ms and not getattr(model.cfg, "lpc_order", 0):
-        raise ValueError("the stray decay acts on a linear predictor; this model has none (lpc_order 0)")
-
-
-def apply_stray_decay(model, state, prompt_tokens: Tensor, decay_ms: float, sample_rate: int) -> None:
-    """From now on, damp the predictor's resonances in pitch classes the prompt barely holds.
-
-    A continuation's predictor is refitted on its own output, and driven by the network's residual each
-    of its sharp poles rings at a level set by its bandwidth, not by how loud its partial was: the
-    prompt's faint partials grow toward its loud ones and the harmony thickens. This measures how
-    strongly the prompt Tensor[B, P] (tokens) holds each pitch class
-    (:func:`~wavegen.nn.lpc.held_classes`) and gives every later refit's poles in a class held with
-    weight ``w`` an added decay of ``decay_ms / (1 - w)`` ms (:func:`~wavegen.nn.lpc.damp_stray_poles`).
-    Only the predictions change; the network and the logistic scale are as trained.
-    """
-    from functools import partial
-
-    from wavegen.nn.lpc import damp_stray_poles, held_classes
-
-    check_stray_decay(model, decay_ms)
-    held = held_classes(model.head.decode(prompt_tokens).float(), sample_rate)
-    state.lpc.shape = partial(damp_stray_poles, held=held, sample_rate=sample_rate,
-                              decay_samples=decay_ms * sample_rate / 1000.0)
-
-
 @torch.no_grad()
 def generate_tokens(
     model,
@@ -252,8 +222,6 @@ def generate_tokens(
     state=None,
     top_p: float = 1.0,
     mixture_temperature: float = 1.0,
-    stray_decay_ms: float = 0.0,
-    sample_rate: Optional[int] = None,
 ) -> Iterator[Tensor]:
     """Yield generated tokens in chunks, Tensor[B, <=chunk_size], ``num_samples`` in all.
 
@@ -262,22 +230,15 @@ def generate_tokens(
     prompt_tokens: Tensor[B, P] fed first (they are not yielded again).
     generator: seeds the uniforms every sample is drawn from, so runs are reproducible.
     temperature, top_p, mixture_temperature: see :class:`SamplingControls`.
-    stray_decay_ms: with a prompt, :func:`apply_stray_decay` after it (needs ``sample_rate``); without
-        one there is no harmony to keep, and it does nothing.
     """
-    controls = SamplingControls(temperature, top_p, mixture_temperature, stray_decay_ms)
-    sampler = make_sampler(model.head, controls)  # checks the controls
-    check_stray_decay(model, stray_decay_ms)
-    if stray_decay_ms and prompt_tokens is not None and sample_rate is None:
-        raise ValueError("the stray decay needs the sample rate (pitch classes are frequencies)")
+    controls = SamplingControls(temperature, top_p, mixture_temperature)
+    sampler = make_sampler(model.head, controls)
     extra = {} if sampler is None else {"sampler": sampler}
     device = next(model.parameters()).device
     if state is None:
         state = model.init_state(batch_size, device)
     if prompt_tokens is not None:
         prime(model, state, prompt_tokens, local, global_ids, chunk_size, backend)
-        if stray_decay_ms:
-            apply_stray_decay(model, state, prompt_tokens, stray_decay_ms, sample_rate)
     produced = 0
     while produced < num_samples:
         n = min(chunk_size, num_samples - produced)

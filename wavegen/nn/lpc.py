@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -252,9 +252,6 @@ class LPCState:
     scale: Tensor
     n: int = 0
     method: str = "autocorrelation"
-    # Applied to each refit's coefficients before they predict (the scale still comes from the fit as
-    # made): a sampling-time change of the predictor, e.g. :func:`damp_stray_poles`. None: the fit as is.
-    shape: Optional[Callable[[Tensor], Tensor]] = None
 
     @classmethod
     def empty(cls, batch: int, order: int, window: int, refit: int, device=None,
@@ -276,10 +273,9 @@ class LPCState:
             self.history = torch.cat([self.history[:, 1:], values[:, i : i + 1].float()], dim=1)
             self.n += 1
             if self.n % self.refit == 0:
-                fitted = fit_lpc(self.history[:, -self.window:], self.order, self.method)
+                self.coeffs = fit_lpc(self.history[:, -self.window:], self.order, self.method)
                 ext = self.history[:, None].double()
-                self.scale = block_scales_from_frames(ext, fitted[:, None])[:, 0]
-                self.coeffs = fitted if self.shape is None else self.shape(fitted)
+                self.scale = block_scales_from_frames(ext, self.coeffs[:, None])[:, 0]
             past = self.history[:, -self.order:].flip(-1).double()  # x[n-1], x[n-2], ...
             means.append((past * self.coeffs.double()).sum(-1))
             scales.append(self.scale)
@@ -295,11 +291,8 @@ class LPCState:
         first, last = n // R, (n + L) // R  # the block of sample n (coefficients held) .. of sample n+L
         new = torch.arange(first + 1, last + 1, device=values.device)  # blocks that start inside the chunk
         frames = full[:, (new[:, None] * R - W - p - start) + torch.arange(W + p, device=values.device)]
-        fitted = fit_lpc(frames[..., p:], p, self.method)  # [B, J-1, p]
-        scales = torch.cat([self.scale[:, None], block_scales_from_frames(frames.double(), fitted)], dim=1)
-        if self.shape is not None and fitted.shape[1]:
-            fitted = torch.stack([self.shape(fitted[:, j]) for j in range(fitted.shape[1])], dim=1)
-        coeffs = torch.cat([self.coeffs[:, None], fitted], dim=1)  # [B, J, p]
+        coeffs = torch.cat([self.coeffs[:, None], fit_lpc(frames[..., p:], p, self.method)], dim=1)  # [B, J, p]
+        scales = torch.cat([self.scale[:, None], block_scales_from_frames(frames.double(), coeffs[:, 1:])], dim=1)
         # Predict every sample of those blocks (from block `first`'s start), then keep n+1 .. n+L.
         blocks = last - first + 1
         base = first * R - p - start  # >= W - R + 1 > 0: the past of block `first` is in the history
@@ -320,69 +313,6 @@ class LPCState:
         Column ``i`` equals ``lpc_predict(all samples so far)[:, m + 1]`` for the sample at index ``m``.
         """
         return self.predictive(values)[0].float()
-
-
-# ----------------------------------------------------------------------------- held pitch classes
-
-
-# The band where stray partials are damped and the held classes are measured: above HOLD_LOW_HZ a pole's
-# pitch class is well defined at a piano's tuning (a semitone is 6 Hz at 100 Hz); above HOLD_HIGH_HZ a
-# piano holds little but its hammer's noise.
-HOLD_LOW_HZ = 100.0
-HOLD_HIGH_HZ = 5000.0
-
-
-def held_classes(audio: Tensor, sample_rate: int) -> Tensor:
-    """Tensor[B, T] audio -> Tensor[B, 12] in [0, 1]: how strongly each pitch class (0 = A) sounds.
-
-    The clip's power spectrum (one Hann window over all of it) summed over each class's bins in
-    [HOLD_LOW_HZ, HOLD_HIGH_HZ], as an amplitude relative to the strongest class: 1 for that class, about
-    0.3 for one 10 dB below it, 0 for a class with no power.
-    """
-    x = audio.detach().double()
-    spectrum = torch.fft.rfft(x * torch.hann_window(x.shape[-1], dtype=x.dtype, device=x.device), dim=-1)
-    freqs = torch.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate).to(x.device)
-    inside = (freqs >= HOLD_LOW_HZ) & (freqs <= HOLD_HIGH_HZ)
-    classes = torch.round(12 * torch.log2(freqs[inside] / 440.0)).long() % 12
-    power = spectrum.abs().pow(2)[..., inside] @ F.one_hot(classes, 12).to(x.dtype)  # [B, 12]
-    return (power / power.amax(-1, keepdim=True).clamp_min(1e-30)).sqrt().float()
-
-
-def damp_stray_poles(coeffs: Tensor, held: Tensor, sample_rate: int, decay_samples: float) -> Tensor:
-    """Coefficients Tensor[B, p] -> Tensor[B, p]: the same predictor with the resonances of weakly held
-    pitch classes made to die out.
-
-    Each complex pole ``r·e^{iθ}`` whose frequency lies in [HOLD_LOW_HZ, HOLD_HIGH_HZ] is moved to radius
-    ``r·exp(-(1 - w)/decay_samples)``, ``w`` its class's weight in ``held`` (Tensor[B, 12], from
-    :func:`held_classes`): a class held fully keeps its poles, one not held at all gets an added decay
-    time of ``decay_samples``. Only ever inward, so a stable predictor stays stable. Why: driven by the
-    network's residual, every sharp pole of a refitted predictor rings at a level set by its bandwidth,
-    not by how loud its partial was, so faint partials (and the pitch classes they bring) grow toward
-    the loud ones over a free-running continuation.
-    """
-    # The new polynomial is A(z)·Π (z - s·r)/(z - r) over the moved poles r, evaluated on the unit circle
-    # and brought back by an inverse FFT: rebuilding all p roots' product (np.poly) loses every digit at
-    # p = 160, its partial products' coefficients reaching 1e20 before they cancel.
-    a = coeffs.detach().to("cpu", torch.float64).numpy()
-    weights = held.detach().to("cpu", torch.float64).numpy()
-    p = a.shape[-1]
-    size = 1 << (p + 1).bit_length()  # > p: the product of degree p is not aliased
-    z = np.exp(2j * math.pi * np.arange(size) / size)
-    out = np.empty_like(a)
-    for b in range(a.shape[0]):
-        polynomial = np.concatenate([[1.0], -a[b]])  # z^p - a_1 z^(p-1) - ... - a_p
-        poles = np.roots(polynomial)
-        freq = np.abs(np.angle(poles)) * sample_rate / (2 * math.pi)
-        band = (freq >= HOLD_LOW_HZ) & (freq <= HOLD_HIGH_HZ) & (np.abs(poles.imag) > 0)
-        classes = np.round(12 * np.log2(np.maximum(freq, 1.0) / 440.0)).astype(np.int64) % 12
-        shrink = np.exp(-(1.0 - weights[b][classes[band]]) / decay_samples)
-        moved = poles[band]
-        # In z^-1 (the FFT's convention): A(z)/z^p = Σ c_k z^-k with c = polynomial.
-        values = np.fft.fft(polynomial, size)
-        ratio = np.prod((1 - shrink[:, None] * moved[:, None] * np.conj(z)[None]) /
-                        (1 - moved[:, None] * np.conj(z)[None]), axis=0) if moved.size else 1.0
-        out[b] = -np.fft.ifft(values * ratio).real[1 : p + 1]
-    return torch.from_numpy(out).to(coeffs.device, coeffs.dtype)
 
 
 # ----------------------------------------------------------------------------- the likelihood baseline
