@@ -9,6 +9,19 @@ import numpy as np
 import pytest
 
 
+def benchmark(name: str):
+    """Import ``benchmarks/NAME.py`` (a script folder, not a package) as a module."""
+    import importlib
+    import sys
+
+    folder = str(Path(__file__).resolve().parent.parent / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)
+
+
 def sine(seconds: float, sample_rate: int, freq: float = 440.0, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
     """ndarray[T, C] float32: a sine, each channel slightly detuned so downmixing is visible."""
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate

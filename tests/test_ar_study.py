@@ -2,22 +2,15 @@
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import benchmark
 
 
 @pytest.mark.slow
 def test_ar_study_smoke(tmp_path, data_dir):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import ar_study
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    ar_study = benchmark("ar_study")
     from wavegen.config import compose
     from wavegen.data import build_sampler
     from wavegen.generate.continuation import teacher_forced_bits

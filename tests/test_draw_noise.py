@@ -1,22 +1,14 @@
 """benchmarks/draw_noise.py: how often a prompt would miss at 4 draws, from a report with more."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import benchmark
 
 
 @pytest.fixture(scope="module")
 def draw_noise():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import draw_noise
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return draw_noise
+    return benchmark("draw_noise")
 
 
 def _prompt(rises, chroma=2.4):

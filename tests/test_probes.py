@@ -1,24 +1,15 @@
 """The tuning probes behind docs/ar_study section 8: their table, their arms, their tail figures."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import benchmark
 
 
 @pytest.fixture(scope="module")
 def probes():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import residual_tails
-        import simple_harmony_probe
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return simple_harmony_probe, residual_tails
+    return benchmark("simple_harmony_probe"), benchmark("residual_tails")
 
 
 def _row(prompt_chroma, chroma, rms, prompt_rms, met, peak=0.8):
