@@ -14,9 +14,6 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
-	@# Compile librosa's numba functions (chroma, pitch tracking) once, now: two processes that compiled
-	@# them at the same moment left a cache on which every later chroma call segfaulted.
-	$(PY) -c "import numpy, librosa; librosa.feature.chroma_stft(y=numpy.random.default_rng(0).standard_normal(16000).astype('float32'), sr=16000)"
 	@$(MAKE) --no-print-directory data-tools
 	touch $(STAMP)
 

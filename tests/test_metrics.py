@@ -71,3 +71,31 @@ def test_real_time_factor():
     calls = []
     rtf = measure_real_time_factor(lambda: calls.append(1), num_samples=16000, sample_rate=16000, repeats=3)
     assert len(calls) == 4 and 0 <= rtf < 0.1  # warm-up + 3 timed runs of a no-op
+
+
+
+@pytest.mark.slow
+def test_two_first_chroma_calls_at_once_leave_a_cache_the_next_process_can_use(tmp_path):
+    """numba's cache of librosa's chroma functions, written by two processes at the same moment, made the
+    next process segfault in about half the tries here; the first call of each process now compiles
+    under a lock. Three tries, each with an empty cache, the two first calls started at one instant."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    for attempt in range(3):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / f"numba{attempt}")}  # an empty cache
+        start = time.time() + 15  # after both have imported torch and librosa
+        code = ("import time, torch, librosa; from wavegen.audio.metrics import chroma_entropy; "
+                f"time.sleep(max(0.0, {start} - time.time())); "
+                "print(chroma_entropy(torch.randn(32000, generator=torch.Generator().manual_seed(1)), 16000))")
+        run = [sys.executable, "-c", code]
+        both = [subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        outputs = [p.communicate() for p in both]
+        third = subprocess.run(run, env=env, capture_output=True)
+        codes = [p.returncode for p in both] + [third.returncode]
+        assert codes == [0, 0, 0], (attempt, codes, third.stderr[-300:])
+        values = {float(out) for out, _ in outputs} | {float(third.stdout)}
+        assert len(values) == 1  # the same figure from a fresh compile and from the cache
+        assert any((tmp_path / f"numba{attempt}").rglob("*.nbi"))  # the cache was written where the test put it

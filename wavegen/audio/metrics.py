@@ -114,14 +114,37 @@ def peak_energy_share(audio: Tensor, n_fft: int = 2048, hop: int = 512) -> float
     return float(power[with_neighbours].sum() / total)
 
 
+_LIBROSA_READY = False
+
+
+def _librosa():
+    """librosa, its numba functions (chroma, pitch tracking) compiled or loaded from numba's cache, the
+    first time in a process, under a machine-wide lock. Why: numba writes that cache unguarded, and two
+    processes that compiled them at the same moment left a cache on which every later chroma call
+    segfaulted; one at a time, the second finds the first's cache whole."""
+    global _LIBROSA_READY
+    import librosa
+
+    if not _LIBROSA_READY:
+        import fcntl
+        import tempfile
+        from pathlib import Path
+
+        with open(Path(tempfile.gettempdir()) / "wavegen-librosa-numba.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            noise = np.random.default_rng(0).standard_normal(4096).astype(np.float32)
+            librosa.feature.chroma_stft(y=noise, sr=16000)
+        _LIBROSA_READY = True
+    return librosa
+
+
 def chroma_entropy(audio: Tensor, sample_rate: int) -> float:
     """Mean over frames of the entropy (bits) of librosa's chroma, each frame normalised to sum 1.
 
     Tensor[T] -> float. Silent frames (no chroma energy) are skipped. A single pitch
     class scores 0, an even spread over all 12 scores log2 12 ≈ 3.58.
     """
-    import librosa
-
+    librosa = _librosa()
     y = audio.detach().float().reshape(-1).cpu().numpy()
     if y.size == 0:
         return float("nan")
