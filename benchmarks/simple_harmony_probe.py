@@ -26,9 +26,12 @@ Arms (any number, in order):
   continuation did (an oracle: what the model does when told the right times); ``loop``: the
   prompt's onsets repeated (its rhythm, at a one-second period); ``loop_capped``: the same, each
   repeat of the prompt's first blocks (where the cut clip rises out of silence, a flux of about 3
-  against 1.4 for the median strike) capped at the median strike profile. Without an onsets arm such
+  against 1.4 for the median strike) capped at the median strike profile; ``loop_uncut``: the same,
+  those repeated blocks (the first N_FFT / hop, whose onset frames reach before the cut) told nothing. Without an onsets arm such
   a model gets its default plan (``loop``). ``strike_gain_G``: the plan's frames after the prompt
   times G (weaker or stronger strikes; with no onsets arm, of the ``loop`` plan).
+- ``strike_filter_MODE``: what the predictor rings at a planned strike (``none``, ``prompt``, ``loop``;
+  :mod:`wavegen.generate.strikes`).
 
 Arms combine with ``+``: ``onsets_real+top_p_0.97``.
 
@@ -59,15 +62,16 @@ if str(ROOT) not in sys.path:  # run as `python benchmarks/simple_harmony_probe.
 FIXED_ARMS = ("plain", "shipped", "network_off", "network_off_burg")
 CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
 PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
-ONSET_ARM = re.compile(r"^onsets_(none|real|loop|loop_capped)$")
+ONSET_ARM = re.compile(r"^onsets_(none|real|loop|loop_capped|loop_uncut)$")
 GAIN_ARM = re.compile(r"^strike_gain_([0-9.]+)$")
+FILTER_ARM = re.compile(r"^strike_filter_(none|prompt|loop)$")
 
 
 def arm_kind(arm: str) -> str:
     """argparse type: a valid arm name (parts joined by ``+``), else a clear error."""
     for part in arm.split("+"):
         if not (part in FIXED_ARMS or CONTROL_ARM.match(part) or PREDICTOR_ARM.match(part) or ONSET_ARM.match(part)
-                or GAIN_ARM.match(part)):
+                or GAIN_ARM.match(part) or FILTER_ARM.match(part)):
             raise argparse.ArgumentTypeError(f"unknown arm {part!r} (see the module docstring)")
     return arm
 
@@ -81,6 +85,8 @@ def sampling_controls(arm: str, shipped: dict) -> dict:
             controls.update(shipped)
         elif match := CONTROL_ARM.match(part):
             controls[match.group(1)] = float(match.group(2))
+        elif match := FILTER_ARM.match(part):
+            controls["strike_filter"] = match.group(1)
     return controls
 
 
@@ -103,6 +109,14 @@ def onset_stream(net, clips, prompt_samples: int, source: str):
         for start in range(known, local.shape[-1], known):
             part = local[..., start : start + len(STRIKE)]
             part.copy_(torch.minimum(part, cap[: part.shape[-1]]))
+        return local
+    if source == "loop_uncut":  # the loop, its repeats of the prompt's first blocks told no strike at all
+        from wavegen.nn.onsets import N_FFT
+
+        local = onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, "loop")
+        known = prompt_samples // net.cfg.local_hop
+        for start in range(known, local.shape[-1], known):
+            local[..., start : start + N_FFT // net.cfg.local_hop] = 0.0
         return local
     return onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, source)
 
