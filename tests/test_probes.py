@@ -120,7 +120,8 @@ def test_capped_loop_and_strike_gain_arms_change_only_the_plan_after_the_prompt(
     from wavegen.models.wavenet import WaveNet, WaveNetConfig
 
     probe, _ = probes
-    for arm in ("onsets_loop_capped+top_p_0.97", "strike_gain_0.6", "strike_gain_1.5+onsets_loop"):
+    for arm in ("onsets_loop_capped+top_p_0.97", "strike_gain_0.6", "strike_gain_1.5+onsets_loop",
+                "onsets_loop_uncut+shipped"):
         assert probe.arm_kind(arm) == arm
     with pytest.raises(argparse.ArgumentTypeError, match="unknown arm"):
         probe.arm_kind("strike_gain_")
@@ -137,6 +138,11 @@ def test_capped_loop_and_strike_gain_arms_change_only_the_plan_after_the_prompt(
         assert torch.equal(capped[0, 0, start : start + 7], torch.minimum(loop[0, 0, start : start + 7],
                                                                           torch.tensor(STRIKE)))
         assert torch.equal(capped[..., start + 7 : start + 20], loop[..., start + 7 : start + 20])
+    uncut = probe.onset_stream(net, clips, 1280, "loop_uncut")
+    assert torch.equal(uncut[..., :20], loop[..., :20])
+    for start in (20, 40):  # each repeat's first 8 blocks (512-sample frames reaching before the cut): no strike
+        assert float(uncut[..., start : start + 8].abs().max()) == 0.0
+        assert torch.equal(uncut[..., start + 8 : start + 20], loop[..., start + 8 : start + 20])
     weak = probe.arm_plan(net, "strike_gain_0.5+top_p_0.97", clips, 1280)
     assert torch.equal(weak[..., :20], loop[..., :20]) and torch.allclose(weak[..., 20:], loop[..., 20:] * 0.5)
     assert torch.equal(probe.arm_plan(net, "onsets_loop_capped+strike_gain_1", clips, 1280), capped)
