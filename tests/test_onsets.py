@@ -155,22 +155,6 @@ def test_the_loop_plan_strikes_in_the_prompts_rhythm_and_none_nowhere():
         onset_plan(plain, prompt, 1, 100, "beats")
 
 
-def test_the_strike_gain_scales_the_planned_strikes_and_nothing_the_prompt_told():
-    from wavegen.generate.onsets import onset_plan
-
-    model = WaveNet(WaveNetConfig(**SMALL, **ONSETS))
-    prompt = struck(6400, [1000, 4000], [300.0, 450.0])[None]  # 100 blocks
-    loop = onset_plan(model, prompt, 1, 6400, "loop")
-    harder = onset_plan(model, prompt, 1, 6400, "loop", strike_gain=1.3)
-    assert torch.equal(harder[..., :100], loop[..., :100])  # what the prompt was heard as
-    assert torch.allclose(harder[..., 100:], 1.3 * loop[..., 100:]) and float(loop[..., 100:].max()) > 0.5
-    pulse = onset_plan(model, None, 1, 16000, strike_gain=0.5)
-    assert torch.allclose(pulse, 0.5 * onset_plan(model, None, 1, 16000))
-    for gain in (0, -1.0, float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="strike gain must be a positive number"):
-            onset_plan(model, prompt, 1, 640, "loop", strike_gain=gain)
-
-
 def test_a_continuation_strikes_by_the_loop_plan_unless_told_otherwise():
     from wavegen.generate.continuation import continue_prompt
     from wavegen.generate.onsets import onset_plan
@@ -186,10 +170,6 @@ def test_a_continuation_strikes_by_the_loop_plan_unless_told_otherwise():
                            local=onset_plan(model, prompt[None], 1, 1280, "none")[0])
     assert torch.equal(default, loop)
     assert not torch.equal(default, none)
-    harder = continue_prompt(model, prompt, 1280, draws=2, seed=3, strike_gain=1.3)
-    assert torch.equal(harder, continue_prompt(model, prompt, 1280, draws=2, seed=3,
-                                               local=onset_plan(model, prompt[None], 1, 1280, strike_gain=1.3)[0]))
-    assert not torch.equal(harder, default)
 
 
 def test_sampling_a_checkpoint_told_onsets_from_the_command_line(tmp_path, capsys):

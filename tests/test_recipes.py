@@ -122,4 +122,4 @@ def test_recipes_run_end_to_end_from_an_empty_root_at_smoke_scale(tmp_path, caps
         # stored in the checkpoint, the shipped model's top-p 0.97.
         for report in ("eval/validation.json", "eval_simplest/validation_simplest.json"):
             controls = json.loads((root / report).read_text())["controls"]
-            assert controls == {"temperature": 1.0, "mixture_temperature": 1.0, "top_p": 0.97, "strike_gain": 1.0}, report
+            assert controls == {"temperature": 1.0, "mixture_temperature": 1.0, "top_p": 0.97}, report

@@ -80,14 +80,13 @@ def test_export_copies_the_block_and_default_overrides_it(trained, tmp_path, cap
                         "--default", "top_q=0.8"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: sampling defaults: unknown sampling setting 'top_q'; a WaveNet's are temperature, top_p, "
-        "mixture_temperature, strike_gain"]
+        "mixture_temperature"]
     assert wavegen.load("tiny", root=registry).sampling["top_p"] == 0.8
 
 
 @pytest.mark.parametrize("overrides, message", [
     (["sampling.top_q=0.9"], "error: unknown config key 'sampling.top_q' (did you mean 'sampling.top_p'?); "
-                             "valid keys of 'sampling': mixture_temperature, strike_gain, temperature, top_p"),
-    (["sampling.strike_gain=0"], "error: sampling: strike gain must be a positive number, got 0.0"),
+                             "valid keys of 'sampling': mixture_temperature, temperature, top_p"),
     (["sampling.top_p=1.5"], "error: sampling: top-p must be in (0, 1], got 1.5"),
     (["sampling.top_p=lots"], "error: config key 'sampling.top_p' expects a number, got 'lots'"),
     (["model.head=mol", "sampling.top_p=0.9"], "error: sampling: top-p applies to μ-law classes (heads categorical "

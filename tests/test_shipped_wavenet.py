@@ -51,8 +51,7 @@ def test_piano_tiny_continues_a_clip_rendered_now_as_piano():
     report = continuation_report(net, clip[None, :16000], 16000, seconds=2.0, draws=4, seed=0,
                                  temperature=float(model.sampling.get("temperature", 1.0)),
                                  mixture_temperature=float(model.sampling.get("mixture_temperature", 1.0)),
-                                 top_p=float(model.sampling.get("top_p", 1.0)),
-                                 strike_gain=float(model.sampling.get("strike_gain", 1.0)))
+                                 top_p=float(model.sampling.get("top_p", 1.0)))
     judged = report["prompts"][0]
     median, prompt = judged["median"], judged["prompt"]
     print(median, prompt)
@@ -87,13 +86,6 @@ def test_unconditional_sampling_starts_from_silence_and_makes_sound():
     # Told no onset, it stays near silence: it learnt that sound begins where notes are struck (-75 dBFS).
     still = model.generate(0.25, generator=torch.Generator().manual_seed(0), onsets="none")
     assert rms_dbfs(still[2000:]) < rms_dbfs(audio[2000:]) - 20
-    # The registry's strike gain is the default; another gain strikes the pulse at another strength.
-    gain = model.sampling.get("strike_gain", 1.0)
-    assert torch.equal(audio, model.generate(0.25, generator=torch.Generator().manual_seed(0), strike_gain=gain))
-    assert not torch.equal(audio, model.generate(0.25, generator=torch.Generator().manual_seed(0),
-                                                 strike_gain=gain / 2))
-    with pytest.raises(wavegen.WavegenError, match="strike gain must be a positive number"):
-        model.generate(0.25, strike_gain=0)
 
 
 def test_sample_command_with_the_shipped_model(tmp_path, capsys):
@@ -109,9 +101,7 @@ def test_sample_command_with_the_shipped_model(tmp_path, capsys):
     assert out.shape == (16000 + 800,)  # the prompt, then what follows it
     capsys.readouterr()
     for argv, message in [(["sample", "-o", str(tmp_path / "x")], "give a WaveNet checkpoint or --model"),
-                          (["sample", "--model", "piano-tny", "-o", str(tmp_path / "x")], "did you mean 'piano-tiny'"),
-                          (["sample", "--model", "piano-tiny", "--strike-gain", "0", "-o", str(tmp_path / "x")],
-                           "--strike-gain must be a positive number")]:
+                          (["sample", "--model", "piano-tny", "-o", str(tmp_path / "x")], "did you mean 'piano-tiny'")]:
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
@@ -122,7 +112,6 @@ def test_eval_continuation_refuses_settings_in_one_line(capsys):
 
     for argv, message in [(["--top-p", "0"], "top-p must be in (0, 1]"),
                           (["--mixture-temperature", "-1"], "must not be negative"),
-                          (["--strike-gain", "0"], "strike gain must be a positive number"),
                           (["--clips", "0"], "--clips must be at least 1"),
                           (["--clips", "3", "--pool", "2"], "--pool (2) must be at least --clips (3)")]:
         assert main(["eval", "continuation", "piano-tiny", "data=embedded_debug", *argv]) == 2

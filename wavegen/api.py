@@ -178,8 +178,7 @@ class WaveNet(Model):
     def generate(self, seconds: float, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
                  generator: Optional[torch.Generator] = None, batch: int = 1, global_id: Optional[int] = None,
                  backend: str = "auto", chunk: int = 4000, progress: Progress = None, top_p: Optional[float] = None,
-                 mixture_temperature: Optional[float] = None, onsets: str = "loop",
-                 strike_gain: Optional[float] = None) -> Tensor:
+                 mixture_temperature: Optional[float] = None, onsets: str = "loop") -> Tensor:
         """``seconds`` of new audio -> Tensor[round(seconds · sample_rate)] (or [B, ...] when ``batch`` > 1).
 
         prompt: Tensor[P] audio at ``sample_rate`` fed first; the result is only what follows it.
@@ -191,11 +190,9 @@ class WaveNet(Model):
         onsets: a model told where notes are struck (``local_source: onsets``, e.g. piano-tiny): after the
         prompt, ``loop`` strikes in the prompt's rhythm (without a prompt, a steady pulse), ``none`` nowhere
         (:mod:`wavegen.generate.onsets`). Other models ignore it.
-        strike_gain: such a model's planned strikes, their onset strength times this; default
-        ``sampling["strike_gain"]`` (1.0).
         """
         from wavegen.commands import check_backend
-        from wavegen.generate.onsets import check_plan, check_strike_gain, onset_plan
+        from wavegen.generate.onsets import check_plan, onset_plan
         from wavegen.generate.sampling import SamplingControls, generate_tokens
 
         if not 0 < seconds < float("inf"):
@@ -212,7 +209,6 @@ class WaveNet(Model):
         check_backend(backend)
         try:
             check_plan(onsets)
-            strike_gain = check_strike_gain(self._default(strike_gain, "strike_gain", 1.0))
         except ValueError as exc:
             raise WavegenError(str(exc)) from None
         net, device = self.module, self.device
@@ -229,7 +225,7 @@ class WaveNet(Model):
             prompt_tokens = net.head.encode(prompt.float()).to(device)[None].repeat(batch, 1)
         total = int(round(seconds * self.audio.sample_rate))
         local = onset_plan(net, None if prompt is None else prompt.float()[None], batch, total, onsets,
-                           self.audio.sample_rate, strike_gain)
+                           self.audio.sample_rate)
         if generator is None:
             generator = torch.Generator().manual_seed(0)
         report = _Reporter(progress, total, "generate", "smp")

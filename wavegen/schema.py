@@ -192,7 +192,6 @@ class SamplingSchema:
     temperature: Optional[float] = None
     top_p: Optional[float] = None
     mixture_temperature: Optional[float] = None
-    strike_gain: Optional[float] = None  # models told onsets: how hard the planned strikes are
 
 
 # ----------------------------------------------------------------------------- the top level

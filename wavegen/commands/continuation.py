@@ -60,9 +60,6 @@ def register_eval(targets) -> None:
     p.add_argument("--temperature", type=float, default=None, help=own)
     p.add_argument("--mixture-temperature", type=float, default=None, help=own)
     p.add_argument("--top-p", type=float, default=None, help=own)
-    p.add_argument("--strike-gain", type=float, default=None,
-                   help="models told onsets: how hard the planned strikes after the prompt are; default: the "
-                   "model's own, else 1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the whole report to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
@@ -94,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
     import wavegen
     from wavegen.atomic import atomic_write
     from wavegen.generate.continuation import continuation_report, prompts_met, simplest_prompts, teacher_forced_bits
-    from wavegen.generate.onsets import check_strike_gain, needs_onsets
     from wavegen.generate.sampling import SamplingControls
     from wavegen.nn.lpc import LPCBaseline, lpc_nll_bits
 
@@ -119,12 +115,8 @@ def run(args: argparse.Namespace) -> int:
     controls = {"temperature": args.temperature, "mixture_temperature": args.mixture_temperature,
                 "top_p": args.top_p}
     controls = {k: (v if v is not None else float(model.sampling.get(k, 1.0))) for k, v in controls.items()}
-    strike_gain = args.strike_gain if args.strike_gain is not None else float(model.sampling.get("strike_gain", 1.0))
     try:  # a setting the head cannot use is refused up front, in one line
         SamplingControls(**controls).check(net.head.kind)
-        strike_gain = check_strike_gain(strike_gain)  # refused for any model; read by those told onsets
-        if needs_onsets(net):
-            controls["strike_gain"] = strike_gain
     except ValueError as exc:
         raise WavegenError(str(exc)) from None
     sets = (_unseen_clips(args.pool, args.clip_seconds, rate) if args.source == "unseen"

@@ -43,9 +43,6 @@ def register(sub) -> None:
     p.add_argument("--onsets", default="loop",
                    help="models told where notes are struck (piano-tiny): after the prompt, strike in its rhythm "
                    "(loop, the default; without a prompt, a steady pulse) or nowhere (none); other models ignore it")
-    p.add_argument("--strike-gain", type=float, default=None,
-                   help="models told where notes are struck: how hard the planned strikes are (their onset "
-                   "strength times this); default: the model's own (below), else 1")
     p.add_argument("--chunk", type=int, default=4000, help="samples generated per kernel call")
     p.add_argument("--backend", default="auto", help="kernel backend: auto, reference, cpu, cuda")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -57,7 +54,7 @@ def register(sub) -> None:
 
 def _fill_sampling(args: argparse.Namespace, defaults: dict) -> None:
     """Each sampling setting not given on the command line: the model's default, else the plain 1."""
-    for key in ("temperature", "top_p", "mixture_temperature", "strike_gain"):
+    for key in ("temperature", "top_p", "mixture_temperature"):
         if getattr(args, key) is None:
             setattr(args, key, float(defaults.get(key, 1.0)))
 
@@ -99,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
         check_plan(args.onsets)
     except ValueError as exc:
         raise WavegenError(f"--{exc}") from None
-    if args.strike_gain is not None and not 0 < args.strike_gain < float("inf"):
-        raise WavegenError(f"--strike-gain must be a positive number, got {args.strike_gain}")
     check_backend(args.backend)
     apply_threads(args.threads)
     if args.device == "auto":
@@ -138,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
         prompt_audio = read_audio(args.prompt, sr)[: int(args.prompt_seconds * sr)]
         prompt_tokens = model.head.encode(prompt_audio).to(args.device)[None].repeat(args.num, 1)
     total = int(args.seconds * sr)
-    local = onset_plan(model, None if prompt_audio is None else prompt_audio[None], args.num, total, args.onsets, sr,
-                       args.strike_gain)
+    local = onset_plan(model, None if prompt_audio is None else prompt_audio[None], args.num, total, args.onsets, sr)
     generator = torch.Generator().manual_seed(args.seed)
     writers = [StreamingWavWriter(w, sr, overwrite=args.overwrite) for w in wavs]
     pieces = [[] for _ in wavs]

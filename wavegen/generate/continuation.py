@@ -51,18 +51,17 @@ def teacher_forced_bits(model, clips: Tensor, batch: int = 4) -> float:
 
 @torch.no_grad()
 def continue_prompt(model, prompt: Tensor, samples: int, draws: int = 4, seed: int = 0, chunk: int = 4000,
-                    local: Optional[Tensor] = None, strike_gain: float = 1.0, **controls) -> Tensor:
+                    local: Optional[Tensor] = None, **controls) -> Tensor:
     """Tensor[P] prompt -> Tensor[draws, samples]: independent continuations (audio after the prompt).
 
     local: Tensor[C, F] conditioning frames covering prompt and continuation, the same for every draw. A
-    model told onsets gets, without them, the default plan (:func:`~wavegen.generate.onsets.onset_plan`),
-    its strikes times ``strike_gain``.
+    model told onsets gets, without them, the default plan (:func:`~wavegen.generate.onsets.onset_plan`).
     controls: ``temperature``, ``top_p``, ``mixture_temperature`` (:class:`~wavegen.generate.sampling.SamplingControls`).
     """
     tokens = model.head.encode(prompt)[None].repeat(draws, 1)
     generator = torch.Generator().manual_seed(seed)
     if local is None:  # a model told onsets: the default plan; any other: None
-        local = onset_plan(model, prompt[None], draws, samples, strike_gain=strike_gain)
+        local = onset_plan(model, prompt[None], draws, samples)
     else:
         local = local[None].expand(draws, -1, -1)
     parts = generate_tokens(model, samples, batch_size=draws, prompt_tokens=tokens, generator=generator,

@@ -43,23 +43,12 @@ def check_plan(plan: str) -> None:
         raise ValueError(f"onsets must be one of {', '.join(ONSET_PLANS)}; got {plan!r}")
 
 
-def check_strike_gain(gain: float) -> float:
-    """The gain as a float, or a ValueError (one line) unless it is a positive finite number."""
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 < gain < float("inf"):
-        raise ValueError(f"strike gain must be a positive number, got {gain!r}")
-    return float(gain)
-
-
 def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: str = "loop",
-               sample_rate: int = 16000, strike_gain: float = 1.0) -> Optional[Tensor]:
+               sample_rate: int = 16000) -> Optional[Tensor]:
     """Tensor[B, P] prompt audio (or None) -> Tensor[B, C, F]: the onsets ``model`` reads over the prompt
     and the ``samples`` after it, F = ceil((P + samples) / local_hop); None for a model not told onsets
-    (the plan and the gain are checked all the same).
-
-    strike_gain: how hard the planned strikes are: the frames after the prompt (or the pulse) times this.
-    """
+    (the plan is checked all the same)."""
     check_plan(plan)
-    strike_gain = check_strike_gain(strike_gain)
     if not needs_onsets(model):
         return None
     hop = model.cfg.local_hop
@@ -72,12 +61,12 @@ def onset_plan(model, prompt: Optional[Tensor], batch: int, samples: int, plan: 
             period = max(1, round(PULSE_SECONDS * sample_rate / hop))
             for start in range(0, local.shape[-1], period):
                 part = local[:, 0, start : start + len(STRIKE)]  # strength only: no pitch is told
-                part += strike_gain * strike[: part.shape[-1]]
+                part += strike[: part.shape[-1]]
         return local
     known = prompt.shape[-1] // hop  # frames wholly inside the prompt; the one it ends in is planned
     heard = model.onsets(prompt.to(device).float())[..., :known]
     local[..., :known] = heard
     if plan == "loop" and known:
         rest = local.shape[-1] - known
-        local[..., known:] = strike_gain * heard.repeat(1, 1, -(-rest // known))[..., :rest]
+        local[..., known:] = heard.repeat(1, 1, -(-rest // known))[..., :rest]
     return local

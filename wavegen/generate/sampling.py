@@ -35,7 +35,6 @@ import torch
 from torch import Tensor
 
 from wavegen.errors import WavegenError
-from wavegen.generate.onsets import check_strike_gain
 from wavegen.nn.heads import UNIFORM_EPS
 
 MIXTURE_HEADS = ("mol", "lpc_mol")
@@ -71,10 +70,8 @@ class SamplingControls:
 
 
 # The keys of a WaveNet's default sampling settings: a training config's ``sampling`` block
-# (stored with the config in every checkpoint) and a shipped model's registry entry. ``strike_gain`` is
-# how hard a model told onsets strikes after its prompt (:func:`wavegen.generate.onsets.onset_plan`);
-# other models ignore it, as they ignore the onsets plan.
-DEFAULT_KEYS = ("temperature", "top_p", "mixture_temperature", "strike_gain")
+# (stored with the config in every checkpoint) and a shipped model's registry entry.
+DEFAULT_KEYS = ("temperature", "top_p", "mixture_temperature")
 
 
 def checked_defaults(block: Optional[Mapping], head_kind: str, where: str = "sampling") -> dict:
@@ -93,9 +90,7 @@ def checked_defaults(block: Optional[Mapping], head_kind: str, where: str = "sam
             raise WavegenError(f"{where}: {key} must be a number, got {value!r}")
     given = {k: float(v) for k, v in given.items()}
     try:
-        SamplingControls(**{k: v for k, v in given.items() if k != "strike_gain"}).check(head_kind)
-        if "strike_gain" in given:
-            check_strike_gain(given["strike_gain"])
+        SamplingControls(**given).check(head_kind)
     except ValueError as exc:
         raise WavegenError(f"{where}: {exc}") from None
     return given
