@@ -27,8 +27,8 @@ Arms (any number, in order):
   prompt's onsets repeated (its rhythm, at a one-second period); ``loop_capped``: the same, each
   repeat of the prompt's first blocks (where the cut clip rises out of silence, a flux of about 3
   against 1.4 for the median strike) capped at the median strike profile; ``loop_uncut``: the same,
-  those repeated blocks (the first N_FFT / hop, whose onset frames reach before the cut) told nothing. Without an onsets arm such
-  a model gets its default plan (``loop``). ``strike_gain_G``: the plan's frames after the prompt
+  those repeated blocks (the first N_FFT / hop, whose onset frames reach before the cut) told
+  nothing. Without an onsets arm such a model gets its default plan (``loop``). ``strike_gain_G``: the plan's frames after the prompt
   times G (weaker or stronger strikes; with no onsets arm, of the ``loop`` plan).
 
 Arms combine with ``+``: ``onsets_real+top_p_0.97``.

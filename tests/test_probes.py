@@ -113,7 +113,7 @@ def test_arms_combine_and_onset_arms_say_where_to_strike(probes):
     assert torch.equal(probe.onset_stream(net, clips, 1280, "loop"), onset_plan(net, clips[:, :1280], 2, 1920))
 
 
-def test_capped_loop_and_strike_gain_arms_change_only_the_plan_after_the_prompt(probes):
+def test_capped_and_uncut_loops_and_strike_gain_arms_change_only_the_plan_after_the_prompt(probes):
     import argparse
 
     from wavegen.generate.onsets import STRIKE
