@@ -213,6 +213,31 @@ def test_embedded_build_is_reused_and_rebuilt_when_params_change(tmp_path, monke
     assert calls == [1, 1] and sf.info(str(next((root / "audio").iterdir()))).samplerate == 8000
 
 
+def test_a_timbre_spread_plays_each_piece_on_another_built_in_piano(tiny_embedded, tmp_path):
+    import numpy as np
+
+    from wavegen.data.renderer import PianoParams
+
+    base = PianoParams()
+    assert base.varied(0.0, np.random.default_rng(1)) == base
+    pianos = [base.varied(1.0, np.random.default_rng(seed)) for seed in range(200)]
+    inharmonicity = np.array([p.inharmonicity for p in pianos]) / base.inharmonicity
+    decay = np.array([p.decay_seconds for p in pianos]) / base.decay_seconds
+    assert 0.25 <= inharmonicity.min() < 0.4 and 2.5 < inharmonicity.max() <= 4.0  # x/÷ up to 4, spread over it
+    assert 0.5 <= decay.min() < 0.6 and 1.7 < decay.max() <= 2.0
+    assert all(0.1 <= p.strike_point <= 0.2 and p.prompt_fraction <= 0.9 for p in pianos)
+    assert base.varied(1.0, np.random.default_rng(7)) == base.varied(1.0, np.random.default_rng(7))
+    root, items = tiny_embedded
+    varied = load_items(tiny_cfg(tmp_path / "varied", timbre_spread=1.0), AUDIO)
+    same_notes = [(a, b) for a, b in zip(items, varied) if a.piece == b.piece]
+    assert len(same_notes) == len(items)  # the same pieces, split and lengths: only the piano differs
+    assert all(a.path.read_bytes() != b.path.read_bytes() and a.split == b.split for a, b in same_notes)
+    assert json.loads((tmp_path / "varied" / "manifest.json").read_text())["params"]["timbre_spread"] == 1.0
+    # One piano (0, the default) keeps the hash of sets built before the knob existed: no rebuild.
+    assert "timbre_spread" not in json.loads((root / "manifest.json").read_text())["params"]
+    expect_error(lambda: load_items(tiny_cfg(tmp_path, timbre_spread=1.5), AUDIO), "data.timbre_spread")
+
+
 def test_embedded_config_errors(tmp_path):
     expect_error(lambda: load_items(tiny_cfg(tmp_path, renderer="nope"), AUDIO), "unknown renderer")
     expect_error(lambda: load_items(tiny_cfg(tmp_path, minutes=0), AUDIO), "minutes")

@@ -112,6 +112,7 @@ class EmbeddedDataSchema(DataSchema):
     chorales: bool = MISSING
     pieces: list[str] = MISSING
     piano: dict[str, Any] = field(default_factory=dict)  # checked against PianoParams by the data code
+    timbre_spread: float = 0.0  # each piece by another built-in piano around `piano` (0: all by `piano`)
 
 
 @dataclass

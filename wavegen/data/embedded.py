@@ -63,6 +63,9 @@ class EmbeddedSpec:
     pieces: tuple[str, ...] = DEFAULT_PIECES
     chorales: bool = True
     piano: PianoParams = field(default_factory=PianoParams)
+    # Built-in renderer only: each piece played by another piano around ``piano`` (PianoParams.varied);
+    # 0 renders every piece with ``piano`` itself.
+    timbre_spread: float = 0.0
 
     @classmethod
     def from_config(cls, data_cfg: Mapping[str, Any], sample_rate: int) -> "EmbeddedSpec":
@@ -92,6 +95,8 @@ class EmbeddedSpec:
         if not self.pieces and not self.chorales:
             raise WavegenError("the embedded dataset needs data.pieces or data.chorales=true")
         resolve_renderer(self.renderer)  # one-line error for an unknown renderer
+        if not 0.0 <= self.timbre_spread <= 1.0:
+            raise WavegenError(f"data.timbre_spread must be in [0, 1], got {self.timbre_spread}")
 
     def content_params(self) -> dict:
         """The JSON-able parameters that decide the audio (the root folder does not)."""
@@ -101,6 +106,8 @@ class EmbeddedSpec:
         params.pop("root")
         params["pieces"] = list(self.pieces)
         params["renderer"] = resolve_renderer(self.renderer)
+        if not self.timbre_spread:  # one piano: the hash of every set built before the knob existed
+            params.pop("timbre_spread")
         params["build_version"] = BUILD_VERSION
         params["music21_version"] = str(music21.__version__)  # its corpus and parser shape the notes
         return params
@@ -177,7 +184,10 @@ def validation_pieces(pieces: list[str], fraction: float, seed: int) -> set[str]
 def _render(spec: EmbeddedSpec, performance: Performance, renderer: str) -> np.ndarray:
     if renderer == "fluidsynth":
         return render_fluidsynth(performance.notes, spec.sample_rate, peak=spec.piano.peak)
-    return render_builtin(performance.notes, spec.sample_rate, seed=_piece_key(performance.piece) ^ spec.seed, params=spec.piano)
+    piano = spec.piano
+    if spec.timbre_spread:
+        piano = piano.varied(spec.timbre_spread, _rng(spec.seed, 5, _piece_key(performance.piece)))
+    return render_builtin(performance.notes, spec.sample_rate, seed=_piece_key(performance.piece) ^ spec.seed, params=piano)
 
 
 def _build_into(folder: Path, spec: EmbeddedSpec, log: Callable[[str], None]) -> dict:
