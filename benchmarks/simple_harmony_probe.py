@@ -28,8 +28,9 @@ Arms (any number, in order):
   repeat of the prompt's first blocks (where the cut clip rises out of silence, a flux of about 3
   against 1.4 for the median strike) capped at the median strike profile; ``loop_uncut``: the same,
   those repeated blocks (the first N_FFT / hop, whose onset frames reach before the cut) told
-  nothing. Without an onsets arm such a model gets its default plan (``loop``). ``strike_gain_G``: the plan's frames after the prompt
-  times G (weaker or stronger strikes; with no onsets arm, of the ``loop`` plan).
+  nothing. Without an onsets arm such a model gets its default plan (``loop``). ``strike_gain_G``:
+  the plan's frames after the prompt times G (weaker or stronger strikes; with no onsets arm, of the
+  ``loop`` plan).
 
 Arms combine with ``+``: ``onsets_real+top_p_0.97``.
 
@@ -93,27 +94,24 @@ def onset_stream(net, clips, prompt_samples: int, source: str):
 
     if source == "real":
         return net.onsets(clips)
+    plan = "loop" if source.startswith("loop_") else source
+    local = onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, plan)
+    known = prompt_samples // net.cfg.local_hop
     if source == "loop_capped":  # the loop, its repeats of the prompt's first blocks capped at the median strike
         import torch
 
         from wavegen.generate.onsets import STRIKE
 
-        local = onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, "loop")
-        known = prompt_samples // net.cfg.local_hop
         cap = torch.tensor(STRIKE)
         for start in range(known, local.shape[-1], known):
             part = local[..., start : start + len(STRIKE)]
             part.copy_(torch.minimum(part, cap[: part.shape[-1]]))
-        return local
-    if source == "loop_uncut":  # the loop, its repeats of the prompt's first blocks told no strike at all
+    elif source == "loop_uncut":  # the loop, its repeats of the prompt's first blocks told no strike at all
         from wavegen.nn.onsets import N_FFT
 
-        local = onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, "loop")
-        known = prompt_samples // net.cfg.local_hop
         for start in range(known, local.shape[-1], known):
             local[..., start : start + N_FFT // net.cfg.local_hop] = 0.0
-        return local
-    return onset_plan(net, clips[:, :prompt_samples], len(clips), clips.shape[-1] - prompt_samples, source)
+    return local
 
 
 def arm_plan(net, arm: str, clips, prompt_samples: int):

@@ -73,7 +73,6 @@ def test_real_time_factor():
     assert len(calls) == 4 and 0 <= rtf < 0.1  # warm-up + 3 timed runs of a no-op
 
 
-
 @pytest.mark.slow
 def test_two_first_chroma_calls_at_once_leave_a_cache_the_next_process_can_use(tmp_path):
     """numba's cache of librosa's chroma functions, written by two processes at the same moment, made the

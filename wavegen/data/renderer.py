@@ -78,26 +78,23 @@ class PianoParams:
 
     def varied(self, spread: float, rng: np.random.Generator) -> "PianoParams":
         """Another piano around this one: each timbre knob moved by a random factor, more the larger
-        ``spread`` (0: this piano; 1: inharmonicity x/÷ up to 4, decay time, hammer level and the share
-        of the fast stage x/÷ up to 2, the strike point anywhere from 1/10 to 1/5 of the string).
+        ``spread`` in [0, 1] (0: this piano; 1: inharmonicity x/÷ up to 4, decay time and hammer level x/÷
+        up to 2, the fast stage's share x/÷ up to √2 (at most 0.9), the strike point 1/7 ± 3/70 of the string).
 
         Why: a model trained on one or two pianos plays partials off the pitches of a piano it never heard
         (docs/ar_study/README.md section 12); pieces each rendered by a different piano widen what it hears.
         """
-        if not 0.0 <= spread <= 1.0:
-            raise WavegenError(f"data.timbre_spread must be in [0, 1], got {spread}")
-
         def factor(most: float) -> float:
             return float(most ** (spread * rng.uniform(-1.0, 1.0)))
 
-        strike = 1.0 / 7.0 + spread * rng.uniform(-1.0, 1.0) * (1.0 / 7.0 - 1.0 / 10.0)
+        strike = 1.0 / 7.0 + spread * rng.uniform(-1.0, 1.0) * (1.0 / 7.0 - 1.0 / 10.0)  # drawn first
         return replace(
             self,
             inharmonicity=self.inharmonicity * factor(4.0),
             decay_seconds=self.decay_seconds * factor(2.0),
             prompt_fraction=min(0.9, self.prompt_fraction * factor(2.0) ** 0.5),
             hammer_level=self.hammer_level * factor(2.0),
-            strike_point=min(max(strike, 1.0 / 10.0), 1.0 / 5.0),
+            strike_point=strike,
         )
 
 
