@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import torch
 
 from conftest import write_sine
 from wavegen.data import SegmentSampler, build_dataset, build_sampler, load_items, num_files
+from wavegen.data.files import file_sha256
 from wavegen.data.items import AudioItem
 from wavegen.errors import WavegenError
 
@@ -236,6 +238,55 @@ def test_a_timbre_spread_plays_each_piece_on_another_built_in_piano(tiny_embedde
     # One piano (0, the default) keeps the hash of sets built before the knob existed: no rebuild.
     assert "timbre_spread" not in json.loads((root / "manifest.json").read_text())["params"]
     expect_error(lambda: load_items(tiny_cfg(tmp_path, timbre_spread=1.5), AUDIO), "data.timbre_spread")
+
+
+def test_the_unison_beats_and_the_tilt_darkens(tiny_embedded):
+    from wavegen.data.renderer import PianoParams, _sustained_tone
+
+    rate = 16000
+    base = PianoParams(max_partials=1, decay_seconds=100.0, prompt_fraction=0.0)  # one partial that barely decays
+    plain = _sustained_tone(60, 8, rate, rate, base)
+    beating = _sustained_tone(60, 8, rate, rate, replace(base, unison_cents=20.0))
+    # Two strings 20 cents apart around middle C (261.6 Hz) beat at 3.02 Hz: silent half a beat in (0.166 s).
+    rms = lambda x, t: float(np.sqrt(np.mean(x[int(t * rate) - 40 : int(t * rate) + 40] ** 2)))
+    assert rms(beating, 0.1656) < 0.05 * rms(beating, 0.02) and rms(plain, 0.1656) > 0.9 * rms(plain, 0.02)
+
+    def centroid(params: PianoParams) -> float:
+        spectrum = np.abs(np.fft.rfft(_sustained_tone(60, 8, rate, rate, params)))
+        return float(np.sum(np.arange(len(spectrum)) * spectrum) / np.sum(spectrum))
+
+    assert centroid(replace(PianoParams(), partial_tilt=0.5)) < centroid(PianoParams()) < centroid(
+        replace(PianoParams(), partial_tilt=-0.5))
+    pianos = [PianoParams().varied(1.0, np.random.default_rng(seed)) for seed in range(200)]
+    assert all(0.0 <= p.unison_cents <= 3.0 and abs(p.partial_tilt) <= 0.6 for p in pianos)
+    assert max(p.unison_cents for p in pianos) > 2.5 and max(abs(p.partial_tilt) for p in pianos) > 0.5
+    # At 0 both knobs are left out of the set's parameters: the hash of every set built before them.
+    root, _ = tiny_embedded
+    piano = json.loads((root / "manifest.json").read_text())["params"]["piano"]
+    assert "unison_cents" not in piano and "partial_tilt" not in piano
+
+
+def test_extra_soundfonts_add_a_rendering_of_every_piece(tiny_embedded, tmp_path):
+    from wavegen.data.renderer import find_soundfont, fluidsynth_available
+
+    if not fluidsynth_available():
+        pytest.skip("fluidsynth + a General MIDI SoundFont not installed")
+    font = tmp_path / "other piano.sf2"  # FluidR3 under another name: its renderings must be FluidR3's
+    font.write_bytes(Path(find_soundfont()).read_bytes())
+    root, items = tiny_embedded
+    more = load_items(tiny_cfg(tmp_path / "more", extra_soundfonts=[str(font)]), AUDIO)
+    manifest = json.loads((tmp_path / "more" / "manifest.json").read_text())
+    renderers = [entry["renderer"] for entry in manifest["items"]]
+    assert renderers == ["builtin", "fluidsynth_other_piano"] * len(items)
+    assert [(i.piece, i.split) for i in more[::2]] == [(i.piece, i.split) for i in items]
+    assert all(a.path.read_bytes() == b.path.read_bytes() for a, b in zip(items, more[::2]))  # built-in as before
+    fluid = load_items(tiny_cfg(tmp_path / "fluid", renderer="fluidsynth"), AUDIO)
+    assert all(np.array_equal(sf.read(str(a.path))[0], sf.read(str(b.path))[0]) for a, b in zip(fluid, more[1::2]))
+    # Keyed by the SoundFont's bytes, not its path; none (the default) keeps every earlier set's hash.
+    assert manifest["params"]["extra_soundfonts"] == [file_sha256(font)]
+    assert "extra_soundfonts" not in json.loads((root / "manifest.json").read_text())["params"]
+    expect_error(lambda: load_items(tiny_cfg(tmp_path / "x", extra_soundfonts=[str(tmp_path / "nope.sf2")]), AUDIO),
+                 "data.extra_soundfonts", "nope.sf2")
 
 
 def test_embedded_config_errors(tmp_path):

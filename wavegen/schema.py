@@ -113,6 +113,7 @@ class EmbeddedDataSchema(DataSchema):
     pieces: list[str] = MISSING
     piano: dict[str, Any] = field(default_factory=dict)  # checked against PianoParams by the data code
     timbre_spread: float = 0.0  # each piece by another built-in piano around `piano` (0: all by `piano`)
+    extra_soundfonts: list[str] = field(default_factory=list)  # each piece also by fluidsynth with each of these
 
 
 @dataclass

@@ -66,6 +66,8 @@ class EmbeddedSpec:
     # Built-in renderer only: each piece played by another piano around ``piano`` (PianoParams.varied);
     # 0 renders every piece with ``piano`` itself.
     timbre_spread: float = 0.0
+    # More sampled pianos: each piece also rendered by fluidsynth with each of these SoundFonts.
+    extra_soundfonts: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, data_cfg: Mapping[str, Any], sample_rate: int) -> "EmbeddedSpec":
@@ -73,8 +75,9 @@ class EmbeddedSpec:
         values = {k: data_cfg[k] for k in known if k in data_cfg and data_cfg[k] is not None}
         if "root" not in values:
             raise WavegenError("data.root is not set for the embedded dataset")
-        if "pieces" in values:
-            values["pieces"] = tuple(str(p) for p in values["pieces"])
+        for key in ("pieces", "extra_soundfonts"):
+            if key in values:
+                values[key] = tuple(str(p) for p in values[key])
         piano_cfg = dict(data_cfg.get("piano") or {})
         unknown = set(piano_cfg) - set(PianoParams.__dataclass_fields__)
         if unknown:
@@ -97,6 +100,11 @@ class EmbeddedSpec:
         resolve_renderer(self.renderer)  # one-line error for an unknown renderer
         if not 0.0 <= self.timbre_spread <= 1.0:
             raise WavegenError(f"data.timbre_spread must be in [0, 1], got {self.timbre_spread}")
+        for font in self.extra_soundfonts:
+            if not Path(font).expanduser().is_file():
+                raise WavegenError(f"data.extra_soundfonts: no SoundFont at {font}")
+        if self.extra_soundfonts and shutil.which("fluidsynth") is None:
+            raise WavegenError("data.extra_soundfonts needs the fluidsynth program (apt-get install fluidsynth)")
 
     def content_params(self) -> dict:
         """The JSON-able parameters that decide the audio (the root folder does not)."""
@@ -104,10 +112,14 @@ class EmbeddedSpec:
 
         params = asdict(self)
         params.pop("root")
+        params["piano"] = self.piano.to_dict()  # leaves out its knobs at their neutral values
         params["pieces"] = list(self.pieces)
         params["renderer"] = resolve_renderer(self.renderer)
         if not self.timbre_spread:  # one piano: the hash of every set built before the knob existed
             params.pop("timbre_spread")
+        params.pop("extra_soundfonts")
+        if self.extra_soundfonts:  # by content, not by path: the same SoundFont anywhere is the same set
+            params["extra_soundfonts"] = [file_sha256(Path(f).expanduser()) for f in self.extra_soundfonts]
         params["build_version"] = BUILD_VERSION
         params["music21_version"] = str(music21.__version__)  # its corpus and parser shape the notes
         return params
@@ -181,9 +193,16 @@ def validation_pieces(pieces: list[str], fraction: float, seed: int) -> set[str]
     return {pieces[i] for i in sorted(rng.choice(len(pieces), size=count, replace=False))}
 
 
-def _render(spec: EmbeddedSpec, performance: Performance, renderer: str) -> np.ndarray:
-    if renderer == "fluidsynth":
-        return render_fluidsynth(performance.notes, spec.sample_rate, peak=spec.piano.peak)
+def _renderings(spec: EmbeddedSpec, renderer: str) -> list[tuple[str, str | None]]:
+    """(name, SoundFont or None) of each rendering of a piece: the resolved renderer(s), then the extra SoundFonts."""
+    names = ["builtin", "fluidsynth"] if renderer == "both" else [renderer]
+    return [(name, None) for name in names] + [
+        (f"fluidsynth_{_slug(Path(font).stem)}", str(Path(font).expanduser())) for font in spec.extra_soundfonts]
+
+
+def _render(spec: EmbeddedSpec, performance: Performance, renderer: str, soundfont: str | None = None) -> np.ndarray:
+    if renderer.startswith("fluidsynth"):
+        return render_fluidsynth(performance.notes, spec.sample_rate, peak=spec.piano.peak, soundfont=soundfont)
     piano = spec.piano
     if spec.timbre_spread:
         piano = piano.varied(spec.timbre_spread, _rng(spec.seed, 5, _piece_key(performance.piece)))
@@ -198,10 +217,10 @@ def _build_into(folder: Path, spec: EmbeddedSpec, log: Callable[[str], None]) ->
     performances = select_performances(spec, log)
     held_out = validation_pieces([p.piece for p in performances], spec.validation_fraction, spec.seed)
     entries = []
-    renderers = ("builtin", "fluidsynth") if renderer == "both" else (renderer,)
+    renderers = _renderings(spec, renderer)
     for index, performance in enumerate(performances):
-        for name in renderers:
-            audio = _render(spec, performance, name)
+        for name, soundfont in renderers:
+            audio = _render(spec, performance, name, soundfont)
             suffix = f"_{name}" if len(renderers) > 1 else ""
             rel = f"audio/{index:03d}_{_slug(performance.piece)}{suffix}.wav"
             write_audio(folder / rel, audio, spec.sample_rate)

@@ -72,14 +72,23 @@ class PianoParams:
     strike_point: float = 1.0 / 7.0
     max_sustain_seconds: float = 8.0  # a held key is rendered for at most this long
     peak: float = 0.89  # the piece's peak after normalisation (about -1 dBFS)
+    # Two knobs the first piano did not have; at 0 they change nothing and are left out of to_dict(),
+    # so every data set built before them keeps its hash.
+    unison_cents: float = 0.0  # each partial from two strings this many cents apart: they beat, as a real unison does
+    partial_tilt: float = 0.0  # partial n's level times n^-tilt (> 0 darker, < 0 brighter)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        params = asdict(self)
+        for knob in ("unison_cents", "partial_tilt"):
+            if not params[knob]:
+                params.pop(knob)
+        return params
 
     def varied(self, spread: float, rng: np.random.Generator) -> "PianoParams":
         """Another piano around this one: each timbre knob moved by a random factor, more the larger
         ``spread`` in [0, 1] (0: this piano; 1: inharmonicity x/÷ up to 4, decay time and hammer level x/÷
-        up to 2, the fast stage's share x/÷ up to √2 (at most 0.9), the strike point 1/7 ± 3/70 of the string).
+        up to 2, the fast stage's share x/÷ up to √2 (at most 0.9), the strike point 1/7 ± 3/70 of the string,
+        the unison's detuning up to 3 cents more, the partial tilt ± 0.6).
 
         Why: a model trained on one or two pianos plays partials off the pitches of a piano it never heard
         (docs/ar_study/README.md section 12); pieces each rendered by a different piano widen what it hears.
@@ -95,6 +104,9 @@ class PianoParams:
             prompt_fraction=min(0.9, self.prompt_fraction * factor(2.0) ** 0.5),
             hammer_level=self.hammer_level * factor(2.0),
             strike_point=strike,
+            # Drawn after the knobs above, so that those keep the values they had before these existed.
+            unison_cents=self.unison_cents + spread * rng.uniform(0.0, 3.0),
+            partial_tilt=self.partial_tilt + spread * rng.uniform(-0.6, 0.6),
         )
 
 
@@ -152,7 +164,7 @@ def _sustained_tone(pitch: int, level: int, length: int, sample_rate: int, param
 
     # Brightness: soft notes roll off steeply (k≈2.6), loud ones gently (k≈1.3).
     k = 2.6 - 1.3 * v
-    amps = n**-k * (0.25 + np.abs(np.sin(np.pi * n * params.strike_point)))
+    amps = n ** -(k + params.partial_tilt) * (0.25 + np.abs(np.sin(np.pi * n * params.strike_point)))
     amps /= np.sqrt(np.sum(amps**2))
 
     # Two-stage decay; bass notes ring longer, upper partials die sooner.
@@ -160,7 +172,13 @@ def _sustained_tone(pitch: int, level: int, length: int, sample_rate: int, param
     fast = slow / 6.0
     w = params.prompt_fraction
     env = w * _decay(fast, length, sample_rate) + (1.0 - w) * _decay(slow, length, sample_rate)
-    tone = amps @ (env * _sine(freqs, length, sample_rate))
+    if params.unison_cents:
+        # Two strings a cent-distance apart, each at half the level: the partial beats at their difference.
+        detune = 2.0 ** (params.unison_cents / 2400.0)
+        strings = 0.5 * (_sine(freqs * detune, length, sample_rate) + _sine(freqs / detune, length, sample_rate))
+    else:
+        strings = _sine(freqs, length, sample_rate)
+    tone = amps @ (env * strings)
 
     # Onset ramp (3 ms raised cosine) so the attack does not click.
     ramp = min(int(0.003 * sample_rate), length)
@@ -276,11 +294,15 @@ def write_midi(notes: list[NoteEvent], path: Path) -> None:
     score.write("midi", fp=str(path))
 
 
-def render_fluidsynth(notes: list[NoteEvent], sample_rate: int, gain: float = 0.6, peak: float = 0.89) -> np.ndarray:
-    """Note events -> ndarray[T] float32 mono rendered by fluidsynth, peak-normalised."""
+def render_fluidsynth(notes: list[NoteEvent], sample_rate: int, gain: float = 0.6, peak: float = 0.89,
+                      soundfont: str | os.PathLike | None = None) -> np.ndarray:
+    """Note events -> ndarray[T] float32 mono rendered by fluidsynth with ``soundfont`` (default: the
+    General MIDI SoundFont :func:`find_soundfont` finds), peak-normalised."""
     from wavegen.audio.io import read_audio
 
-    soundfont = find_soundfont()
+    if soundfont is not None and not Path(soundfont).is_file():
+        raise WavegenError(f"SoundFont not found: {soundfont}")
+    soundfont = str(soundfont) if soundfont is not None else find_soundfont()
     if shutil.which("fluidsynth") is None or soundfont is None:
         resolve_renderer("fluidsynth")  # raises the explanatory error
     with tempfile.TemporaryDirectory(prefix="wavegen-fluid-") as tmp:

@@ -66,15 +66,7 @@ def render_unseen(piece: str, sample_rate: int, seconds: float, offset: float = 
     if soundfont is None:
         audio = render_builtin(performance.notes, sample_rate, seed=_piece_key(piece))
     else:
-        previous = os.environ.get("WAVEGEN_SOUNDFONT")
-        os.environ["WAVEGEN_SOUNDFONT"] = str(soundfont)
-        try:
-            audio = render_fluidsynth(performance.notes, sample_rate)
-        finally:
-            if previous is None:
-                os.environ.pop("WAVEGEN_SOUNDFONT", None)
-            else:
-                os.environ["WAVEGEN_SOUNDFONT"] = previous
+        audio = render_fluidsynth(performance.notes, sample_rate, soundfont=soundfont)
     start, length = int(offset * sample_rate), int(round(seconds * sample_rate))
     clip = np.zeros(length, dtype=np.float32)
     part = audio[start : start + length]
