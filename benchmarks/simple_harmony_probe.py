@@ -42,6 +42,7 @@ peak-energy share and the RMS, the prompts that meet every check, and writes the
     python benchmarks/simple_harmony_probe.py --source tuning --prompts 8 --out runs/tuning.json \
         --arms plain lpc_window_3072 mixture_temperature_0.9
     python benchmarks/simple_harmony_probe.py --table runs/tuning*.json   # one markdown table of them all
+    python benchmarks/simple_harmony_probe.py --table runs/new*.json --paired runs/shipped*.json  # paired
     python benchmarks/simple_harmony_probe.py --source tuning --noise-dbfs -50 --out runs/noisy.json --arms shipped
 """
 
@@ -148,8 +149,14 @@ def tuning_clips(pool: int, offset: int, rate: int, seconds: float, soundfont=No
     return torch.from_numpy(np.stack(clips))
 
 
-def table(paths: list[str]) -> str:
-    """Markdown: one row per arm and prompt set (a set is known by its prompts' chroma entropies)."""
+def table(paths: list[str], baselines: list[str] = ()) -> str:
+    """Markdown: one row per arm and prompt set (a set is known by its prompts' chroma entropies). With
+    ``baselines`` (earlier --out files), a row whose prompts a baseline's first arm also ran gains a paired
+    column: the mean over its prompts of (its chroma entropy - the baseline's), and that difference's SD."""
+    base = {}
+    for path in baselines:
+        prompts = next(iter(json.loads(Path(path).read_text()).values()))["prompts"]
+        base.setdefault(tuple(round(r["prompt_chroma"], 3) for r in prompts), [r["chroma"] for r in prompts])
     rows, sets = [], {}
     for path in paths:
         for arm, result in json.loads(Path(path).read_text()).items():
@@ -158,11 +165,16 @@ def table(paths: list[str]) -> str:
             name = sets.setdefault(key, f"set {len(sets) + 1}")
             rise = [r["chroma"] - r["prompt_chroma"] for r in prompts]
             level = [r["rms_dbfs"] - r["prompt_rms_dbfs"] for r in prompts]
+            paired = ""
+            if key in base:
+                diff = [r["chroma"] - b for r, b in zip(prompts, base[key])]
+                paired = f"{statistics.mean(diff):+.2f} (SD {statistics.pstdev(diff):.2f})"
             rows.append((arm, name, f"{result['prompts_met']}/{len(prompts)}", f"{max(rise):+.2f}",
                          f"{statistics.median(rise):+.2f}", f"{min(r['peak_share'] for r in prompts):.2f}",
-                         f"{sorted(level)[1]:+.1f}" if len(level) > 1 else "", f"{min(level):+.1f}"))
+                         f"{sorted(level)[1]:+.1f}" if len(level) > 1 else "", f"{min(level):+.1f}")
+                        + ((paired,) if baselines else ()))
     head = ("arm", "prompts", "met", "chroma rise max", "chroma rise median", "peak share min",
-            "RMS vs prompt, 2nd lowest (dB)", "lowest (dB)")
+            "RMS vs prompt, 2nd lowest (dB)", "lowest (dB)") + (("chroma vs baseline, paired",) if baselines else ())
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in sorted(rows, key=lambda r: (r[1], r[0]))]
     return "\n".join(lines)
@@ -173,6 +185,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="piano-tiny", help="a shipped name or a WaveNet checkpoint (head lpc_mol)")
     p.add_argument("--out", help="JSON file for the figures")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print one table of earlier --out files and stop")
+    p.add_argument("--paired", nargs="+", metavar="JSON", default=[],
+                   help="with --table: baseline --out files; rows on their prompts gain the paired chroma difference")
     p.add_argument("--source", choices=("train", "tuning"), default="train")
     p.add_argument("--prompts", type=int, default=4)
     p.add_argument("--pool", type=int, default=48, help="train: loudest clips; tuning: pieces (x2 pianos)")
@@ -189,7 +203,7 @@ def main(argv=None) -> int:
                    help="one more arm temperature_T per value (the same as naming them in --arms)")
     args = p.parse_args(argv)
     if args.table:
-        print(table(args.table))
+        print(table(args.table, args.paired))
         return 0
     if not args.out:
         p.error("--out is required (or --table)")

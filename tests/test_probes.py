@@ -33,6 +33,22 @@ def test_table_groups_runs_by_their_prompts_and_reports_the_worst(probes, tmp_pa
     assert rows[2][6] == ""  # one prompt: no second-lowest level
 
 
+def test_table_pairs_each_prompt_with_a_baseline_run_on_the_same_prompts(probes, tmp_path):
+    probe, _ = probes
+    prompts = [_row(2.3, 2.5, -14, -15, True), _row(2.5, 2.4, -16, -16, True)]
+    base = [_row(2.3, 2.8, -14, -15, False), _row(2.5, 2.5, -16, -16, True)]
+    (tmp_path / "new.json").write_text(json.dumps({"shipped": {"prompts": prompts, "prompts_met": 2},
+                                                   "plain": {"prompts": prompts[:1], "prompts_met": 1}}))
+    (tmp_path / "base.json").write_text(json.dumps({"shipped": {"prompts": base, "prompts_met": 1}}))
+    lines = probe.table([str(tmp_path / "new.json")], [str(tmp_path / "base.json")]).splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert lines[0].endswith("chroma vs baseline, paired |")
+    # Prompt by prompt: 2.5 - 2.8 and 2.4 - 2.5, mean -0.20, SD 0.10; no baseline ran the one-prompt set.
+    assert len(rows) == 2 and rows[0][:2] == ["shipped", "set 1"] and rows[0][-1] == "-0.20 (SD 0.10)"
+    assert rows[1][:2] == ["plain", "set 2"] and rows[1][-1] == ""
+    assert "paired" not in probe.table([str(tmp_path / "new.json")]).splitlines()[0]
+
+
 def test_arms_are_checked_by_name(probes):
     import argparse
 
