@@ -64,14 +64,13 @@ CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
 PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
 ONSET_ARM = re.compile(r"^onsets_(none|real|loop|loop_capped|loop_uncut)$")
 GAIN_ARM = re.compile(r"^strike_gain_([0-9.]+)$")
-FILTER_ARM = re.compile(r"^strike_filter_(none|prompt|loop|partials|anchor)$")
 
 
 def arm_kind(arm: str) -> str:
     """argparse type: a valid arm name (parts joined by ``+``), else a clear error."""
     for part in arm.split("+"):
         if not (part in FIXED_ARMS or CONTROL_ARM.match(part) or PREDICTOR_ARM.match(part) or ONSET_ARM.match(part)
-                or GAIN_ARM.match(part) or FILTER_ARM.match(part)):
+                or GAIN_ARM.match(part)):
             raise argparse.ArgumentTypeError(f"unknown arm {part!r} (see the module docstring)")
     return arm
 
@@ -85,8 +84,6 @@ def sampling_controls(arm: str, shipped: dict) -> dict:
             controls.update(shipped)
         elif match := CONTROL_ARM.match(part):
             controls[match.group(1)] = float(match.group(2))
-        elif match := FILTER_ARM.match(part):
-            controls["strike_filter"] = match.group(1)
     return controls
 
 

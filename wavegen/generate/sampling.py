@@ -35,7 +35,6 @@ import torch
 from torch import Tensor
 
 from wavegen.errors import WavegenError
-from wavegen.generate.strikes import check_strike_filter, strike_hook
 from wavegen.nn.heads import UNIFORM_EPS
 
 MIXTURE_HEADS = ("mol", "lpc_mol")
@@ -223,7 +222,6 @@ def generate_tokens(
     state=None,
     top_p: float = 1.0,
     mixture_temperature: float = 1.0,
-    strike_filter: str = "none",
 ) -> Iterator[Tensor]:
     """Yield generated tokens in chunks, Tensor[B, <=chunk_size], ``num_samples`` in all.
 
@@ -232,8 +230,6 @@ def generate_tokens(
     prompt_tokens: Tensor[B, P] fed first (they are not yielded again).
     generator: seeds the uniforms every sample is drawn from, so runs are reproducible.
     temperature, top_p, mixture_temperature: see :class:`SamplingControls`.
-    strike_filter: what the predictor rings where ``local`` plans a strike after the prompt
-        (:mod:`wavegen.generate.strikes`; needs a prompt, ``local`` frames and a linear predictor).
     """
     controls = SamplingControls(temperature, top_p, mixture_temperature)
     sampler = make_sampler(model.head, controls)
@@ -243,10 +239,6 @@ def generate_tokens(
         state = model.init_state(batch_size, device)
     if prompt_tokens is not None:
         prime(model, state, prompt_tokens, local, global_ids, chunk_size, backend)
-    if check_strike_filter(strike_filter) != "none":
-        if prompt_tokens is None or not isinstance(local, Tensor) or getattr(state, "lpc", None) is None:
-            raise ValueError("a strike filter needs a prompt, planned onsets and a model with a linear predictor")
-        state.lpc.shape = strike_hook(model.cfg, model.head.decode(prompt_tokens).float(), local, strike_filter)
     produced = 0
     while produced < num_samples:
         n = min(chunk_size, num_samples - produced)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -252,10 +252,6 @@ class LPCState:
     scale: Tensor
     n: int = 0
     method: str = "autocorrelation"
-    # Sampling-time hook: ``shape(start, fitted)`` -> the coefficients that predict the block beginning at
-    # sample ``start``, given those fitted there (Tensor[B, order]); the scale still comes from the fit.
-    # None: the fit as is. Used by :mod:`wavegen.generate.strikes`.
-    shape: Optional[Callable[[int, Tensor], Tensor]] = None
 
     @classmethod
     def empty(cls, batch: int, order: int, window: int, refit: int, device=None,
@@ -277,10 +273,9 @@ class LPCState:
             self.history = torch.cat([self.history[:, 1:], values[:, i : i + 1].float()], dim=1)
             self.n += 1
             if self.n % self.refit == 0:
-                fitted = fit_lpc(self.history[:, -self.window:], self.order, self.method)
+                self.coeffs = fit_lpc(self.history[:, -self.window:], self.order, self.method)
                 ext = self.history[:, None].double()
-                self.scale = block_scales_from_frames(ext, fitted[:, None])[:, 0]
-                self.coeffs = fitted if self.shape is None else self.shape(self.n, fitted, self.history[:, -self.window:])
+                self.scale = block_scales_from_frames(ext, self.coeffs[:, None])[:, 0]
             past = self.history[:, -self.order:].flip(-1).double()  # x[n-1], x[n-2], ...
             means.append((past * self.coeffs.double()).sum(-1))
             scales.append(self.scale)
@@ -296,11 +291,8 @@ class LPCState:
         first, last = n // R, (n + L) // R  # the block of sample n (coefficients held) .. of sample n+L
         new = torch.arange(first + 1, last + 1, device=values.device)  # blocks that start inside the chunk
         frames = full[:, (new[:, None] * R - W - p - start) + torch.arange(W + p, device=values.device)]
-        fitted = fit_lpc(frames[..., p:], p, self.method)  # [B, J - 1, p]
-        scales = torch.cat([self.scale[:, None], block_scales_from_frames(frames.double(), fitted)], dim=1)
-        if self.shape is not None and fitted.shape[1]:
-            fitted = torch.stack([self.shape(int(j) * R, fitted[:, i], frames[:, i, p:]) for i, j in enumerate(new)], dim=1)
-        coeffs = torch.cat([self.coeffs[:, None], fitted], dim=1)  # [B, J, p]
+        coeffs = torch.cat([self.coeffs[:, None], fit_lpc(frames[..., p:], p, self.method)], dim=1)  # [B, J, p]
+        scales = torch.cat([self.scale[:, None], block_scales_from_frames(frames.double(), coeffs[:, 1:])], dim=1)
         # Predict every sample of those blocks (from block `first`'s start), then keep n+1 .. n+L.
         blocks = last - first + 1
         base = first * R - p - start  # >= W - R + 1 > 0: the past of block `first` is in the history
