@@ -209,10 +209,10 @@ def _render(spec: EmbeddedSpec, performance: Performance, renderer: str, soundfo
     return render_builtin(performance.notes, spec.sample_rate, seed=_piece_key(performance.piece) ^ spec.seed, params=piano)
 
 
-def _build_into(folder: Path, spec: EmbeddedSpec, log: Callable[[str], None]) -> dict:
-    """Render every selected piece into ``folder`` and return the manifest dict."""
+def _build_into(folder: Path, spec: EmbeddedSpec, params: dict, log: Callable[[str], None]) -> dict:
+    """Render every selected piece into ``folder`` and return the manifest dict (``params``: the spec's
+    :meth:`~EmbeddedSpec.content_params`, computed once by the caller: they hash every extra SoundFont)."""
     started = time.perf_counter()
-    params = spec.content_params()
     renderer = params["renderer"]
     performances = select_performances(spec, log)
     held_out = validation_pieces([p.piece for p in performances], spec.validation_fraction, spec.seed)
@@ -284,7 +284,8 @@ def build_embedded(
     """
     spec = EmbeddedSpec.from_config(data_cfg, sample_rate)
     root = expand_path(spec.root)
-    expected = params_hash(spec.content_params())
+    params = spec.content_params()
+    expected = params_hash(params)
     manifest = _read_manifest(root)
     if not force and _manifest_is_current(manifest, root, expected):
         return _items_from_manifest(manifest, root)
@@ -298,7 +299,7 @@ def build_embedded(
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         try:
-            manifest = _build_into(tmp, spec, log)
+            manifest = _build_into(tmp, spec, params, log)
             write_json_atomic(tmp / MANIFEST, manifest)
             replace_dir(tmp, root)
         except BaseException:
