@@ -30,8 +30,7 @@ Arms (any number, in order):
   those repeated blocks (the first N_FFT / hop, whose onset frames reach before the cut) told
   nothing. Without an onsets arm such a model gets its default plan (``loop``). ``strike_gain_G``:
   the plan's frames after the prompt times G (weaker or stronger strikes; with no onsets arm, of the
-  ``loop`` plan). ``strike_play_prompt``: the struck frames after the prompt drawn with the prompt's own
-  uniforms at the place the loop repeats (:mod:`wavegen.generate.strikes`); ``strike_play_noise``: fresh ones.
+  ``loop`` plan).
 
 Arms combine with ``+``: ``onsets_real+top_p_0.97``.
 
@@ -65,30 +64,26 @@ CONTROL_ARM = re.compile(r"^(temperature|mixture_temperature|top_p)_([0-9.]+)$")
 PREDICTOR_ARM = re.compile(r"^(lpc_window|lpc_order|lpc_refit)_([0-9]+)$")
 ONSET_ARM = re.compile(r"^onsets_(none|real|loop|loop_capped|loop_uncut)$")
 GAIN_ARM = re.compile(r"^strike_gain_([0-9.]+)$")
-PLAY_ARM = re.compile(r"^strike_play_(noise|prompt)$")
 
 
 def arm_kind(arm: str) -> str:
     """argparse type: a valid arm name (parts joined by ``+``), else a clear error."""
     for part in arm.split("+"):
         if not (part in FIXED_ARMS or CONTROL_ARM.match(part) or PREDICTOR_ARM.match(part) or ONSET_ARM.match(part)
-                or GAIN_ARM.match(part) or PLAY_ARM.match(part)):
+                or GAIN_ARM.match(part)):
             raise argparse.ArgumentTypeError(f"unknown arm {part!r} (see the module docstring)")
     return arm
 
 
 def sampling_controls(arm: str, shipped: dict) -> dict:
     """An arm's sampling controls for ``continue_prompt``: the model's defaults (``shipped``), its controls
-    (``top_p_0.97`` -> ``{"top_p": 0.97}``, ``strike_play_prompt`` -> ``{"strike_play": "prompt"}``), or none
-    (every other arm samples plainly)."""
+    (``top_p_0.97`` -> ``{"top_p": 0.97}``), or none (every other arm samples plainly)."""
     controls = {}
     for part in arm.split("+"):
         if part == "shipped":
             controls.update(shipped)
         elif match := CONTROL_ARM.match(part):
             controls[match.group(1)] = float(match.group(2))
-        elif match := PLAY_ARM.match(part):
-            controls["strike_play"] = match.group(1)
     return controls
 
 

@@ -35,7 +35,6 @@ import torch
 from torch import Tensor
 
 from wavegen.errors import WavegenError
-from wavegen.generate.strikes import check_strike_play, replayed_uniforms, with_given
 from wavegen.nn.heads import UNIFORM_EPS
 
 MIXTURE_HEADS = ("mol", "lpc_mol")
@@ -119,33 +118,11 @@ def sample_categorical(logits: Tensor, uniforms: Tensor, temperature: float = 1.
     u = uniforms[:, 0].float()
     if top_p >= 1:  # exactly the kernels' rule
         return (probs.cumsum(dim=-1) < u[:, None]).sum(dim=-1).clamp_max(probs.shape[-1] - 1)
-    return _inverse_cdf(_nucleus(probs, top_p), u)
-
-
-def _nucleus(probs: Tensor, top_p: float) -> Tensor:
-    """Tensor[B, A] probabilities -> the same with every class outside the top-p nucleus set to zero."""
     ranked, order = probs.sort(dim=-1, descending=True, stable=True)  # ties: lower class first, as argmax
     before = ranked.cumsum(dim=-1) - ranked  # mass of the classes ranked above each one
     keep_ranked = before < top_p  # the first class always (0 < top_p)
     keep = torch.zeros_like(keep_ranked).scatter(-1, order, keep_ranked)
-    return torch.where(keep, probs, torch.zeros_like(probs))
-
-
-def categorical_uniforms(logits: Tensor, tokens: Tensor, noise: Tensor, temperature: float = 1.0,
-                         top_p: float = 1.0) -> Tensor:
-    """The inverse of :func:`sample_categorical`: Tensor[B, A] logits, LongTensor[B] tokens, Tensor[B] uniforms
-    -> Tensor[B], a uniform from which ``sample_categorical`` draws each token (its probability integral
-    transform: the kept mass below the token's class plus ``noise`` times its own, over the kept mass).
-
-    A token outside the nucleus maps to the nearest kept class below it (above it where none is below): the
-    μ-law classes near zero are narrow, so a nucleus need not be one run of classes.
-    """
-    probs = torch.softmax(logits.float() / max(temperature, 1e-6), dim=-1)
-    kept = _nucleus(probs, top_p) if top_p < 1 else probs
-    total = kept.sum(dim=-1)
-    own = kept.gather(1, tokens[:, None])[:, 0]
-    below = kept.cumsum(dim=-1).gather(1, tokens[:, None])[:, 0] - own
-    return ((below + noise.float() * own) / total).clamp(_U_MIN, 1.0 - 1e-7)
+    return _inverse_cdf(torch.where(keep, probs, torch.zeros_like(probs)), u)
 
 
 def sample_mixture(logits: Tensor, uniforms: Tensor, mixtures: int, log_scale_min: float,
@@ -171,18 +148,6 @@ def sample_mixture(logits: Tensor, uniforms: Tensor, mixtures: int, log_scale_mi
     return (mean + scale_temperature * scale * (torch.log(u) - torch.log1p(-u))).clamp(-1.0, 1.0)
 
 
-def class_logits(head, controls: SamplingControls) -> Callable[[Tensor], Tensor]:
-    """A head's outputs Tensor[B, A] -> the logits over its classes that its class sampler draws from at
-    temperature 1 (``categorical``: the outputs / temperature; ``lpc_mol``: the mixture's mass per μ-law class)."""
-    if head.kind == "categorical":
-        return lambda logits: logits.float() / max(controls.temperature, 1e-6)
-    if head.kind == "lpc_mol" and controls.temperature > 0:
-        mixture_temperature = max(controls.mixture_temperature, 1e-6)  # 0: (nearly) the heaviest component
-        return lambda logits: head.class_log_probs(logits, controls.temperature, mixture_temperature)
-    raise ValueError("drawing by class probabilities needs a μ-law head (categorical or lpc_mol) and a temperature "
-                     "above 0")
-
-
 def make_sampler(head, controls: SamplingControls) -> Optional[Callable[[Tensor, Tensor], Tensor]]:
     """The Python sampler ``(logits Tensor[B, A], uniforms Tensor[B, 2]) -> tokens Tensor[B]`` for ``controls``,
     or None where the kernels' own sampling implements them."""
@@ -197,19 +162,14 @@ def python_sampler(head, controls: SamplingControls) -> Callable[[Tensor, Tensor
     if head.kind == "categorical":
         return lambda logits, u: sample_categorical(logits, u, controls.temperature, controls.top_p)
     if head.kind == "lpc_mol" and controls.top_p < 1 and controls.temperature > 0:
-        return class_sampler(head, controls)
+        mixture_temperature = max(controls.mixture_temperature, 1e-6)  # 0: (nearly) the heaviest component
+        return lambda logits, u: sample_categorical(
+            head.class_log_probs(logits, controls.temperature, mixture_temperature), u, 1.0, controls.top_p)
     if head.kind == "lpc_mol":
         return lambda logits, u: head.encode(sample_mixture(logits, u, head.mixtures, head.log_scale_min,
                                                             controls.temperature, controls.mixture_temperature))
     return lambda logits, u: sample_mixture(logits, u, head.mixtures, head.log_scale_min, controls.temperature,
                                             controls.mixture_temperature)
-
-
-def class_sampler(head, controls: SamplingControls) -> Callable[[Tensor, Tensor], Tensor]:
-    """The sampler that draws a μ-law class by inverse CDF of ``uniforms[:, 0]`` over :func:`class_logits`
-    (with top-p), whatever the controls: the one :func:`categorical_uniforms` inverts."""
-    to_logits = class_logits(head, controls)
-    return lambda logits, u: sample_categorical(to_logits(logits), u, 1.0, controls.top_p)
 
 
 def _chunk_conditioning(model, batch: int, t: int, n: int, local, global_ids: Optional[Tensor]):
@@ -235,46 +195,16 @@ def _chunk_conditioning(model, batch: int, t: int, n: int, local, global_ids: Op
 
 @torch.no_grad()
 def prime(model, state, prompt_tokens: Tensor, local: Optional[Tensor] = None, global_ids: Optional[Tensor] = None,
-          chunk_size: int = 4096, backend: str = "auto",
-          on_logits: Optional[Callable[[Tensor, Tensor], None]] = None) -> None:
-    """Feed known tokens Tensor[B, P] into ``state`` (teacher forcing), e.g. an audio prompt.
-
-    on_logits: called per chunk with (logits Tensor[n, B, A] of each fed token's step, the tokens Tensor[B, n]).
-    """
+          chunk_size: int = 4096, backend: str = "auto") -> None:
+    """Feed known tokens Tensor[B, P] into ``state`` (teacher forcing), e.g. an audio prompt."""
     batch, length = prompt_tokens.shape
     done = 0
     while done < length:
         n = min(chunk_size, length - done)
         bias, frame_index = _chunk_conditioning(model, batch, state.t, n, local, global_ids)
         uniforms = torch.zeros(n, batch, 2, device=prompt_tokens.device)
-        forced = prompt_tokens[:, done : done + n]
-        _, logits = model.step(state, bias, frame_index, uniforms, forced=forced, backend=backend,
-                               return_logits=on_logits is not None)
-        if on_logits is not None:
-            on_logits(logits, forced)
+        model.step(state, bias, frame_index, uniforms, forced=prompt_tokens[:, done : done + n], backend=backend)
         done += n
-
-
-def _prompt_uniforms(model, state, prompt_tokens: Tensor, local, global_ids, chunk_size: int, backend: str,
-                     controls: SamplingControls) -> Tensor:
-    """:func:`prime`, returning each prompt token's uniform under the class sampler, Tensor[B, P].
-
-    The share of its own class a uniform takes is drawn from a generator of its own (seed 0), so the caller's
-    draws after the prompt are the same as without it.
-    """
-    to_logits = class_logits(model.head, controls)
-    generator = torch.Generator().manual_seed(0)
-    parts = []
-
-    def collect(logits: Tensor, tokens: Tensor) -> None:
-        n, batch = logits.shape[:2]
-        noise = torch.rand(n * batch, generator=generator, device="cpu").to(logits.device)
-        flat = to_logits(logits.reshape(n * batch, -1))
-        u = categorical_uniforms(flat, tokens.T.reshape(-1), noise, 1.0, controls.top_p)
-        parts.append(u.reshape(n, batch).T)
-
-    prime(model, state, prompt_tokens, local, global_ids, chunk_size, backend, on_logits=collect)
-    return torch.cat(parts, dim=1)
 
 
 @torch.no_grad()
@@ -292,7 +222,6 @@ def generate_tokens(
     state=None,
     top_p: float = 1.0,
     mixture_temperature: float = 1.0,
-    strike_play: str = "noise",
 ) -> Iterator[Tensor]:
     """Yield generated tokens in chunks, Tensor[B, <=chunk_size], ``num_samples`` in all.
 
@@ -301,31 +230,20 @@ def generate_tokens(
     prompt_tokens: Tensor[B, P] fed first (they are not yielded again).
     generator: seeds the uniforms every sample is drawn from, so runs are reproducible.
     temperature, top_p, mixture_temperature: see :class:`SamplingControls`.
-    strike_play: what the frames ``local`` strikes after the prompt play (:mod:`wavegen.generate.strikes`:
-        ``noise``, or ``prompt``: the prompt's own uniforms there; needs a prompt and ``local`` frames).
     """
     controls = SamplingControls(temperature, top_p, mixture_temperature)
-    replay = check_strike_play(strike_play) == "prompt"
-    if replay and (prompt_tokens is None or not isinstance(local, Tensor)):
-        raise ValueError("strike play 'prompt' needs a prompt and planned onsets")
-    sampler = class_sampler(model.head, controls) if replay else make_sampler(model.head, controls)
+    sampler = make_sampler(model.head, controls)
     extra = {} if sampler is None else {"sampler": sampler}
     device = next(model.parameters()).device
     if state is None:
         state = model.init_state(batch_size, device)
-    given = None
-    if replay:
-        heard = _prompt_uniforms(model, state, prompt_tokens, local, global_ids, chunk_size, backend, controls)
-        given = replayed_uniforms(heard, local, model.cfg.local_hop, num_samples)
-    elif prompt_tokens is not None:
+    if prompt_tokens is not None:
         prime(model, state, prompt_tokens, local, global_ids, chunk_size, backend)
     produced = 0
     while produced < num_samples:
         n = min(chunk_size, num_samples - produced)
         bias, frame_index = _chunk_conditioning(model, batch_size, state.t, n, local, global_ids)
         uniforms = torch.rand(n, batch_size, 2, generator=generator, device="cpu").to(device)
-        if given is not None:
-            uniforms = with_given(uniforms, given[:, produced : produced + n])
         tokens, _ = model.step(state, bias, frame_index, uniforms, temperature=temperature, backend=backend, **extra)
         produced += n
         yield tokens
