@@ -152,11 +152,13 @@ def tuning_clips(pool: int, offset: int, rate: int, seconds: float, soundfont=No
 def table(paths: list[str], baselines: list[str] = ()) -> str:
     """Markdown: one row per arm and prompt set (a set is known by its prompts' chroma entropies). With
     ``baselines`` (earlier --out files), a row whose prompts a baseline's first arm also ran gains a paired
-    column: the mean over its prompts of (its chroma entropy - the baseline's), and that difference's SD."""
+    column: the mean over its prompts of (its chroma entropy - the baseline's), and that difference's SD, and
+    the same mean for the peak-energy share (a lever can lower the chroma rise by making the sound less pitched,
+    which only the pair of figures shows)."""
     base = {}
     for path in baselines:
         prompts = next(iter(json.loads(Path(path).read_text()).values()))["prompts"]
-        base.setdefault(tuple(round(r["prompt_chroma"], 3) for r in prompts), [r["chroma"] for r in prompts])
+        base.setdefault(tuple(round(r["prompt_chroma"], 3) for r in prompts), prompts)
     rows, sets = [], {}
     for path in paths:
         for arm, result in json.loads(Path(path).read_text()).items():
@@ -165,16 +167,21 @@ def table(paths: list[str], baselines: list[str] = ()) -> str:
             name = sets.setdefault(key, f"set {len(sets) + 1}")
             rise = [r["chroma"] - r["prompt_chroma"] for r in prompts]
             level = [r["rms_dbfs"] - r["prompt_rms_dbfs"] for r in prompts]
-            paired = ""
+            paired = ("", "")
             if key in base:
-                diff = [r["chroma"] - b for r, b in zip(prompts, base[key])]
-                paired = f"{statistics.mean(diff):+.2f} (SD {statistics.pstdev(diff):.2f})"
+                diff = [r["chroma"] - b["chroma"] for r, b in zip(prompts, base[key])]
+                peak = [r["peak_share"] - b["peak_share"] for r, b in zip(prompts, base[key])]
+                paired = (f"{statistics.mean(diff):+.2f} (SD {statistics.pstdev(diff):.2f})",
+                          f"{statistics.mean(peak):+.2f}")
+            peaks = [r["peak_share"] for r in prompts]
             rows.append((arm, name, f"{result['prompts_met']}/{len(prompts)}", f"{max(rise):+.2f}",
-                         f"{statistics.median(rise):+.2f}", f"{min(r['peak_share'] for r in prompts):.2f}",
+                         f"{statistics.median(rise):+.2f}", f"{min(peaks):.2f}", f"{statistics.median(peaks):.2f}",
                          f"{sorted(level)[1]:+.1f}" if len(level) > 1 else "", f"{min(level):+.1f}")
-                        + ((paired,) if baselines else ()))
-    head = ("arm", "prompts", "met", "chroma rise max", "chroma rise median", "peak share min",
-            "RMS vs prompt, 2nd lowest (dB)", "lowest (dB)") + (("chroma vs baseline, paired",) if baselines else ())
+                        + (paired if baselines else ()))
+    head = ("arm", "prompts", "met", "chroma rise max", "chroma rise median", "peak share min", "peak share median",
+            "RMS vs prompt, 2nd lowest (dB)", "lowest (dB)")
+    if baselines:
+        head += ("chroma vs baseline, paired", "peak share vs baseline, paired")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in sorted(rows, key=lambda r: (r[1], r[0]))]
     return "\n".join(lines)
@@ -186,7 +193,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="JSON file for the figures")
     p.add_argument("--table", nargs="+", metavar="JSON", help="print one table of earlier --out files and stop")
     p.add_argument("--paired", nargs="+", metavar="JSON", default=[],
-                   help="with --table: baseline --out files; rows on their prompts gain the paired chroma difference")
+                   help="with --table: baseline --out files; rows on their prompts gain the paired chroma and peak "
+                        "share differences")
     p.add_argument("--source", choices=("train", "tuning"), default="train")
     p.add_argument("--prompts", type=int, default=4)
     p.add_argument("--pool", type=int, default=48, help="train: loudest clips; tuning: pieces (x2 pianos)")

@@ -29,23 +29,25 @@ def test_table_groups_runs_by_their_prompts_and_reports_the_worst(probes, tmp_pa
     # Rows by set, then arm; set 1 is the first prompt list met, whichever file or arm holds it.
     assert [(r[0], r[1], r[2]) for r in rows] == [("plain", "set 1", "0/2"), ("top_p_0.97", "set 1", "1/2"),
                                                  ("plain", "set 2", "1/1")]
-    assert rows[0][3:] == ["+0.50", "+0.20", "0.60", "+1.0", "-44.0"]  # worst rise, median, min peak, levels
-    assert rows[2][6] == ""  # one prompt: no second-lowest level
+    # worst rise, median rise, min and median peak share (0.6 and the default 0.8), levels
+    assert rows[0][3:] == ["+0.50", "+0.20", "0.60", "0.70", "+1.0", "-44.0"]
+    assert rows[2][7] == ""  # one prompt: no second-lowest level
 
 
 def test_table_pairs_each_prompt_with_a_baseline_run_on_the_same_prompts(probes, tmp_path):
     probe, _ = probes
     prompts = [_row(2.3, 2.5, -14, -15, True), _row(2.5, 2.4, -16, -16, True)]
-    base = [_row(2.3, 2.8, -14, -15, False), _row(2.5, 2.5, -16, -16, True)]
+    base = [_row(2.3, 2.8, -14, -15, False, peak=0.5), _row(2.5, 2.5, -16, -16, True)]
     (tmp_path / "new.json").write_text(json.dumps({"shipped": {"prompts": prompts, "prompts_met": 2},
                                                    "plain": {"prompts": prompts[:1], "prompts_met": 1}}))
     (tmp_path / "base.json").write_text(json.dumps({"shipped": {"prompts": base, "prompts_met": 1}}))
     lines = probe.table([str(tmp_path / "new.json")], [str(tmp_path / "base.json")]).splitlines()
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
-    assert lines[0].endswith("chroma vs baseline, paired |")
-    # Prompt by prompt: 2.5 - 2.8 and 2.4 - 2.5, mean -0.20, SD 0.10; no baseline ran the one-prompt set.
-    assert len(rows) == 2 and rows[0][:2] == ["shipped", "set 1"] and rows[0][-1] == "-0.20 (SD 0.10)"
-    assert rows[1][:2] == ["plain", "set 2"] and rows[1][-1] == ""
+    assert lines[0].endswith("chroma vs baseline, paired | peak share vs baseline, paired |")
+    # Prompt by prompt: 2.5 - 2.8 and 2.4 - 2.5, mean -0.20, SD 0.10; peak shares 0.8 - 0.5 and 0.8 - 0.8,
+    # mean +0.15; no baseline ran the one-prompt set.
+    assert len(rows) == 2 and rows[0][:2] == ["shipped", "set 1"] and rows[0][-2:] == ["-0.20 (SD 0.10)", "+0.15"]
+    assert rows[1][:2] == ["plain", "set 2"] and rows[1][-2:] == ["", ""]
     assert "paired" not in probe.table([str(tmp_path / "new.json")]).splitlines()[0]
 
 
