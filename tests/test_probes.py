@@ -174,3 +174,30 @@ def test_a_tuning_soundfont_needs_the_tuning_source_and_a_file(probes, tmp_path)
         with pytest.raises(SystemExit):
             probe.main(["--out", str(tmp_path / "x.json")] + argv)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_chroma_rise_sources_splits_partials_from_the_noise_between_them():
+    from wavegen.audio.metrics import chroma_entropy
+
+    sources = benchmark("chroma_rise_sources")
+    rate = 16000
+    t = torch.arange(rate) / rate
+    tone = torch.sin(2 * torch.pi * 440.0 * t)  # A: pitch class 9
+    noisy = tone + 0.03 * torch.randn(rate, generator=torch.Generator().manual_seed(0))
+    split = sources.split_entropy(noisy, rate)
+    assert split["all"] == pytest.approx(chroma_entropy(noisy, rate), abs=1e-4)  # the acceptance figure itself
+    assert split["peaks"] < 1.5 and split["floor"] > split["peaks"] + 0.8  # the partial: a class; the rest: spread
+    assert max(range(12), key=lambda c: split["peak_classes"][c]) == 9
+    assert sources.end_classes(noisy, rate)[0] == 9
+
+
+def test_chroma_rise_sources_table_counts_the_draws_that_leave_the_prompts_notes(tmp_path):
+    sources = benchmark("chroma_rise_sources")
+    prompt = {"all": 2.0, "peaks": 1.8, "floor": 3.0}
+    draws = [{"all": 2.5, "peaks": 2.4, "floor": 3.1, "strays": True},
+             {"all": 2.1, "peaks": 1.8, "floor": 3.3, "strays": False},
+             {"all": 2.2, "peaks": 1.9, "floor": 3.2, "strays": False}]
+    (tmp_path / "r.json").write_text(json.dumps({"prompts": [{"prompt": prompt, "draws": draws}]}))
+    row = [c.strip() for c in sources.table([tmp_path / "r.json"]).splitlines()[2].strip("|").split("|")]
+    assert row == ["r.json", "3", "+0.20", "+0.10", "+0.20", "1/3", "+0.50", "+0.15"]
+    assert sources.main(["--table", str(tmp_path / "missing.json")]) == 2

@@ -88,22 +88,14 @@ def log_spectral_distance(reference: Tensor, estimate: Tensor, n_fft: int = 2048
     return diff.pow(2).mean(dim=1).sqrt().mean()
 
 
-def peak_energy_share(audio: Tensor, n_fft: int = 2048, hop: int = 512) -> float:
-    """Share of a clip's spectral energy that lies in narrow peaks: Tensor[T] -> float in [0, 1].
+def peak_mask(power: np.ndarray) -> np.ndarray:
+    """Power spectrogram [bins, frames] -> bool [bins, frames]: the bins :func:`peak_energy_share` counts.
 
-    A bin is a peak when it is the largest of its ±2 neighbours and stands 10 dB above
-    the median of its ±24 neighbours; a peak's energy is its own and its ±1 bins'.
-    STFT 2048/512 (Hann). Piano scores about 0.9, white or coloured noise near 0.
+    A bin is a peak when it is the largest of its ±2 neighbours and stands 10 dB above the median of its
+    ±24 neighbours; the mask holds every peak and its ±1 bins.
     """
     from scipy.ndimage import maximum_filter1d, median_filter
 
-    audio = audio.detach().float().reshape(-1).cpu()
-    if audio.numel() == 0:
-        return 0.0
-    power = _magnitude(audio[None], n_fft, hop)[0].pow(2).numpy()  # [bins, frames]
-    total = float(power.sum())
-    if total <= 0:
-        return 0.0
     db = 10.0 * np.log10(power + 1e-20)
     is_max = db >= maximum_filter1d(db, size=5, axis=0, mode="nearest")
     prominent = db >= median_filter(db, size=(49, 1), mode="nearest") + 10.0
@@ -111,7 +103,27 @@ def peak_energy_share(audio: Tensor, n_fft: int = 2048, hop: int = 512) -> float
     with_neighbours = peaks.copy()
     with_neighbours[1:] |= peaks[:-1]
     with_neighbours[:-1] |= peaks[1:]
-    return float(power[with_neighbours].sum() / total)
+    return with_neighbours
+
+
+def power_spectrogram(audio: Tensor, n_fft: int = 2048, hop: int = 512) -> np.ndarray:
+    """Tensor[T] -> float [n_fft/2 + 1, frames]: the Hann STFT power the tonality figures read."""
+    audio = audio.detach().float().reshape(-1).cpu()
+    return _magnitude(audio[None], n_fft, hop)[0].pow(2).numpy()
+
+
+def peak_energy_share(audio: Tensor, n_fft: int = 2048, hop: int = 512) -> float:
+    """Share of a clip's spectral energy that lies in narrow peaks (:func:`peak_mask`): Tensor[T] -> float in [0, 1].
+
+    STFT 2048/512 (Hann). Piano scores about 0.9, white or coloured noise near 0.
+    """
+    if audio.numel() == 0:
+        return 0.0
+    power = power_spectrogram(audio, n_fft, hop)
+    total = float(power.sum())
+    if total <= 0:
+        return 0.0
+    return float(power[peak_mask(power)].sum() / total)
 
 
 _LIBROSA_READY = False
@@ -148,14 +160,17 @@ def chroma_entropy(audio: Tensor, sample_rate: int) -> float:
     y = audio.detach().float().reshape(-1).cpu().numpy()
     if y.size == 0:
         return float("nan")
-    chroma = librosa.feature.chroma_stft(y=y, sr=sample_rate, norm=None)
+    entropy = chroma_frame_entropy(librosa.feature.chroma_stft(y=y, sr=sample_rate, norm=None))
+    return float(entropy.mean()) if entropy.size else float("nan")
+
+
+def chroma_frame_entropy(chroma: np.ndarray) -> np.ndarray:
+    """Unnormalised chroma [12, frames] -> float [kept frames]: each frame's entropy in bits, frames with
+    no chroma energy left out (:func:`chroma_entropy` is their mean)."""
     sums = chroma.sum(axis=0)
     keep = sums > 1e-10
-    if not keep.any():
-        return float("nan")
     p = chroma[:, keep] / sums[keep]
-    entropy = -(p * np.log2(np.clip(p, 1e-12, None))).sum(axis=0)
-    return float(entropy.mean())
+    return -(p * np.log2(np.clip(p, 1e-12, None))).sum(axis=0)
 
 
 def real_time_factor(compute_seconds: float, num_samples: int, sample_rate: int) -> float:
