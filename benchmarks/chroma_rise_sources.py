@@ -100,22 +100,27 @@ def measure(args) -> dict:
 
 
 def table(paths: list[Path]) -> str:
-    """Markdown: per file, the median rise (draw minus prompt) of each part's entropy, and the strays."""
-    lines = ["| file | draws | rise, all | rise, peaks only | rise, floor only | draws that stray "
-             "| rise of straying draws | rise of the others |", "|---|---|---|---|---|---|---|---|"]
+    """Markdown: per file, the median rise (draw minus prompt) of each part's entropy; how much the noise between
+    the partials adds to the whole spectrum's entropy (all minus peaks only) in the prompts and in the draws;
+    and the strays."""
+    lines = ["| file | draws | rise, all | rise, peaks only | rise, floor only | all minus peaks: prompts | draws "
+             "| draws that stray | rise of straying draws | rise of the others |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for path in paths:
         report = json.loads(Path(path).read_text())
         rise = {k: [] for k in ("all", "peaks", "floor")}
-        stray, kept = [], []
+        stray, kept, floor_prompts, floor_draws = [], [], [], []
         for p in report["prompts"]:
+            floor_prompts.append(p["prompt"]["all"] - p["prompt"]["peaks"])
             for d in p["draws"]:
+                floor_draws.append(d["all"] - d["peaks"])
                 for k in rise:
                     rise[k].append(d[k] - p["prompt"][k])
                 (stray if d["strays"] else kept).append(d["all"] - p["prompt"]["all"])
         med = lambda v: f"{statistics.median(v):+.2f}" if v else "-"
         n = len(rise["all"])
         lines.append(f"| {Path(path).name} | {n} | {med(rise['all'])} | {med(rise['peaks'])} | {med(rise['floor'])} "
-                     f"| {len(stray)}/{n} | {med(stray)} | {med(kept)} |")
+                     f"| {med(floor_prompts)} | {med(floor_draws)} | {len(stray)}/{n} | {med(stray)} | {med(kept)} |")
     return "\n".join(lines)
 
 

@@ -199,5 +199,5 @@ def test_chroma_rise_sources_table_counts_the_draws_that_leave_the_prompts_notes
              {"all": 2.2, "peaks": 1.9, "floor": 3.2, "strays": False}]
     (tmp_path / "r.json").write_text(json.dumps({"prompts": [{"prompt": prompt, "draws": draws}]}))
     row = [c.strip() for c in sources.table([tmp_path / "r.json"]).splitlines()[2].strip("|").split("|")]
-    assert row == ["r.json", "3", "+0.20", "+0.10", "+0.20", "1/3", "+0.50", "+0.15"]
+    assert row == ["r.json", "3", "+0.20", "+0.10", "+0.20", "+0.20", "+0.30", "1/3", "+0.50", "+0.15"]
     assert sources.main(["--table", str(tmp_path / "missing.json")]) == 2
