@@ -36,7 +36,11 @@ END_CLASSES = 3
 
 def split_entropy(audio, sample_rate: int) -> dict:
     """Tensor[T] -> the chroma entropy (bits, mean over frames) of the whole spectrum, of its peaks only and
-    of the rest, the peaks' pitch-class shares (12 floats, summing to 1), and the median frame's peak share."""
+    of the rest, and the peaks' pitch-class shares (12 floats, summing to 1).
+
+    All three parts are binned into pitch classes with the whole spectrum's tuning (librosa would otherwise
+    estimate one per part, and the floor's, from noise, is arbitrary), so the split differs from the whole
+    only in which bins it keeps."""
     import numpy as np
 
     from wavegen.audio.metrics import _librosa, chroma_frame_entropy, peak_mask, power_spectrogram
@@ -44,16 +48,15 @@ def split_entropy(audio, sample_rate: int) -> dict:
     librosa = _librosa()
     power = power_spectrogram(audio)
     mask = peak_mask(power)
+    tuning = librosa.estimate_tuning(S=power, sr=sample_rate, bins_per_octave=12)
     out = {}
     for name, part in (("all", power), ("peaks", power * mask), ("floor", power * ~mask)):
-        chroma = librosa.feature.chroma_stft(S=part, sr=sample_rate, norm=None)
+        chroma = librosa.feature.chroma_stft(S=part, sr=sample_rate, norm=None, tuning=tuning)
         entropy = chroma_frame_entropy(chroma)
         out[name] = float(entropy.mean()) if entropy.size else float("nan")
         if name == "peaks":
             total = chroma.sum()
             out["peak_classes"] = (chroma.sum(axis=1) / total if total > 0 else np.zeros(12)).tolist()
-    share = (power * mask).sum(axis=0) / np.maximum(power.sum(axis=0), 1e-20)
-    out["frame_peak_share"] = float(np.median(share))
     return out
 
 
