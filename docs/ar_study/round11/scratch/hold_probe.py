@@ -10,29 +10,31 @@ import runpy
 import sys
 from pathlib import Path
 
-import torch
-
 from wavegen.nn import lpc
 
 mode = sys.argv[1]
 sys.argv = [sys.argv[0]] + sys.argv[3:]
-chunked = lpc.LPCState.predictive
+chunked, fitted = lpc.LPCState.predictive, lpc.fit_lpc
+held = None  # while a short chunk runs: the coefficients every refit returns
+
+
+def fit_lpc(frames, order, method="autocorrelation"):
+    return held if held is not None else fitted(frames, order, method)
 
 
 def predictive(self, values):
+    """The shipped method; a chunk shorter than a block (free running, after the prompt) refits to the same
+    coefficients, so only the logistic's scale follows the audio."""
+    global held
     if values.shape[1] >= self.refit or mode == "none":
         return chunked(self, values)
-    means, scales = [], []
-    for i in range(values.shape[1]):
-        self.history = torch.cat([self.history[:, 1:], values[:, i : i + 1].float()], dim=1)
-        self.n += 1
-        if self.n % self.refit == 0:  # the coefficients stay; the scale follows the held filter's residual
-            self.scale = lpc.block_scales_from_frames(self.history[:, None].double(), self.coeffs[:, None])[:, 0]
-        past = self.history[:, -self.order:].flip(-1).double()
-        means.append((past * self.coeffs.double()).sum(-1))
-        scales.append(self.scale)
-    return torch.stack(means, dim=1), torch.stack(scales, dim=1)
+    held = self.coeffs
+    try:
+        return chunked(self, values)
+    finally:
+        held = None
 
 
+lpc.fit_lpc = fit_lpc
 lpc.LPCState.predictive = predictive
 runpy.run_path(str(Path(__file__).resolve().parents[4] / "benchmarks" / "simple_harmony_probe.py"), run_name="__main__")
