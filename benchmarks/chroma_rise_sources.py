@@ -79,11 +79,11 @@ def measure(args) -> dict:
     from wavegen.generate.continuation import continue_prompt, simplest_prompts
 
     torch.set_num_threads(1)
-    rate = 16000
-    clips = simplest_prompts(tuning_clips(args.pool, args.piece_offset, rate, 3.0, args.soundfont), rate,
-                             args.prompts, rate)
     model = wavegen.load(args.model)
     net = model.module.eval()
+    rate = model.sample_rate  # 1 s prompts, 2 s continued, at the model's own rate
+    clips = simplest_prompts(tuning_clips(args.pool, args.piece_offset, rate, 3.0, args.soundfont), rate,
+                             args.prompts, rate)
     prompts = []
     for clip in clips:
         prompt = clip[:rate]
