@@ -8,11 +8,7 @@ network is unchanged. Round 7's code (commit ffbf5c8, reverted by 0d04a71) is re
         --soundfont /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 --prompts 8 --draws 4 --pool 64 \\
         --piece-offset 48 --seed 0 --arms shipped --out F
 
-``D`` in milliseconds; 0 changes nothing (the plain probe). With ``--wavegen`` in place of ``--`` the rest is a
-``wavegen`` command run with the same change (the held-out evaluation):
-
-    python docs/ar_study/round12/scratch/stray_probe.py 2000 --wavegen eval continuation M --source unseen \
-        --clips 6 --draws 4 --json F
+``D`` in milliseconds; 0 changes nothing (the plain probe).
 """
 import math
 import runpy
@@ -26,7 +22,6 @@ import torch.nn.functional as F
 from wavegen.nn import lpc
 
 decay_ms = float(sys.argv[1])
-run_cli = sys.argv[2] == "--wavegen"
 sys.argv = [sys.argv[0]] + sys.argv[3:]
 SAMPLE_RATE = 16000  # the piano-tiny family's rate (every model this round probes)
 LOW_HZ, HIGH_HZ = 100.0, 5000.0  # where a pole's pitch class is well defined, and a piano holds more than noise
@@ -102,8 +97,4 @@ def predictive(self, values):
 lpc.fit_lpc = fit_lpc
 lpc.block_scales_from_frames = block_scales_from_frames
 lpc.LPCState.predictive = predictive
-if run_cli:
-    from wavegen.cli import main
-
-    sys.exit(main(sys.argv[1:]))
 runpy.run_path(str(Path(__file__).resolve().parents[4] / "benchmarks" / "simple_harmony_probe.py"), run_name="__main__")
