@@ -71,6 +71,17 @@ def end_classes(prompt, sample_rate: int) -> list[int]:
     return [int(c) for c in np.argsort(-chroma)[:END_CLASSES]]
 
 
+def strongest_class(row: dict) -> int:
+    """The pitch class holding most of a clip's peak power (``split_entropy``'s ``peak_classes``)."""
+    shares = row["peak_classes"]
+    return max(range(12), key=lambda c: shares[c])
+
+
+def strays(row: dict, ends: list[int]) -> bool:
+    """Whether a draw (``split_entropy`` of it) plays loudest a class the prompt's end (``end_classes``) did not."""
+    return strongest_class(row) not in ends
+
+
 def measure(args) -> dict:
     import torch
 
@@ -92,7 +103,7 @@ def measure(args) -> dict:
         rows = []
         for draw in draws:
             row = split_entropy(draw, rate)
-            row["strays"] = max(range(12), key=lambda c: row["peak_classes"][c]) not in ends
+            row["strays"] = strays(row, ends)
             rows.append(row)
         prompts.append({"prompt": split_entropy(prompt, rate), "end_classes": ends, "draws": rows})
         print(f"prompt {prompts[-1]['prompt']['all']:.2f} bits: draws "

@@ -29,7 +29,7 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.chroma_rise_sources import end_classes, split_entropy  # noqa: E402
+from benchmarks.chroma_rise_sources import end_classes, split_entropy, strays  # noqa: E402
 from benchmarks.simple_harmony_probe import tuning_clips  # noqa: E402
 from wavegen.atomic import atomic_write  # noqa: E402
 from wavegen.generate.continuation import simplest_prompts  # noqa: E402
@@ -40,8 +40,7 @@ RATE, WINDOW, BURST, SECONDS = 16000, 1536, 128, 0.5
 
 def judge(response: np.ndarray, ends: list[int]) -> dict:
     row = split_entropy(torch.from_numpy(response.astype(np.float32)), RATE)
-    strongest = max(range(12), key=lambda c: row["peak_classes"][c])
-    return {"all": row["all"], "peaks": row["peaks"], "strays": strongest not in ends}
+    return {"all": row["all"], "peaks": row["peaks"], "strays": strays(row, ends)}
 
 
 def main() -> int:
@@ -55,26 +54,26 @@ def main() -> int:
     torch.set_num_threads(1)
     clips = simplest_prompts(tuning_clips(64, args.piece_offset, RATE, 3.0, args.soundfont), RATE, 8, RATE)
     rng = np.random.default_rng(0)
+    length = int(SECONDS * RATE)
+    impulse = np.zeros(BURST)
+    impulse[0] = np.sqrt(BURST)
+    prompts = [clip[:RATE] for clip in clips]
+    ends = [end_classes(prompt, RATE) for prompt in prompts]  # what each prompt holds: measured once, for every order
+    entropies = [split_entropy(prompt, RATE)["all"] for prompt in prompts]
     results = {}
     for order in args.orders:
-        results[str(order)] = prompts = []
-        for clip in clips:
-            prompt = clip[:RATE]
-            ends = end_classes(prompt, RATE)
+        results[str(order)] = rows = []
+        for prompt, end, entropy in zip(prompts, ends, entropies):
             a = fit_lpc(prompt[None, -WINDOW:], order, "burg")[0].double().numpy()
             denominator = np.concatenate([[1.0], -a])
-            length = int(SECONDS * RATE)
 
             def ring(excitation):
                 response = lfilter([1.0], denominator, np.pad(excitation, (0, length - len(excitation))))
                 return response / max(np.abs(response).max(), 1e-12) * 0.5  # the level does not enter the chroma
 
-            impulse = np.zeros(BURST)
-            impulse[0] = np.sqrt(BURST)
-            white = [judge(ring(rng.standard_normal(BURST)), ends) for _ in range(args.draws)]
-            row = {"prompt": split_entropy(prompt, RATE)["all"], "end_classes": ends,
-                   "impulse": judge(ring(impulse), ends), "white": white}
-            prompts.append(row)
+            white = [judge(ring(rng.standard_normal(BURST)), end) for _ in range(args.draws)]
+            row = {"prompt": entropy, "end_classes": end, "impulse": judge(ring(impulse), end), "white": white}
+            rows.append(row)
             print(f"order {order}, prompt {row['prompt']:.2f}: impulse {row['impulse']['all']:.2f}"
                   f"{' strays' if row['impulse']['strays'] else ''}; white median "
                   f"{statistics.median(w['all'] for w in white):.2f}, strays {sum(w['strays'] for w in white)}/"
