@@ -23,10 +23,16 @@ from wavegen.nn.lpc import block_coefficients
 RATE, REFIT, ORDER, WINDOW = 16000, 128, 160, 1536
 
 
-def postfilter(full: np.ndarray, start: int, g1: float, g2: float) -> np.ndarray:
-    """np[T] prompt + continuation -> np[T - start]: the continuation postfiltered (g1 == g2: unchanged)."""
+def fit(full: np.ndarray) -> np.ndarray:
+    """np[T] prompt + continuation -> np[J, ORDER]: the predictor's coefficients of every block (the same for every
+    (g1, g2), so fitted once per clip)."""
     coeffs = block_coefficients(torch.from_numpy(full[None]).float(), ORDER, WINDOW, REFIT, len(full), "burg")
-    coeffs = coeffs[0].double().numpy()
+    return coeffs[0].double().numpy()
+
+
+def postfilter(full: np.ndarray, coeffs: np.ndarray, start: int, g1: float, g2: float) -> np.ndarray:
+    """np[T] prompt + continuation, its :func:`fit` -> np[T - start]: the continuation postfiltered (g1 == g2:
+    unchanged)."""
     k = np.arange(1, ORDER + 1)
     x = full.astype(np.float64)
     y_prev = np.pad(x[max(0, start - ORDER):start][::-1], (0, max(0, ORDER - start)))  # the prompt passes as it is
@@ -44,22 +50,32 @@ def postfilter(full: np.ndarray, start: int, g1: float, g2: float) -> np.ndarray
     return out * np.sqrt((e_in + 1e-12) / (e_out + 1e-12))
 
 
-def judge(data: dict, setting) -> tuple[int, list, list]:
-    """Prompts met (chroma, peak share, RMS; 4-draw medians), each prompt's chroma rise and median peak share."""
-    met, rises, peaks = 0, [], []
+def prepare(data: dict) -> list[dict]:
+    """Per clip of a saved set, what no setting changes: the prompt's chroma entropy and level, and each draw
+    (prompt + continuation) with its :func:`fit`."""
+    clips = []
     for clip, draws in zip(data["clips"], data["draws"]):
         prompt = clip[:RATE]
+        fulls = [np.concatenate([prompt.numpy(), draw.numpy()]) for draw in draws]
+        clips.append({"chroma": chroma_entropy(prompt, RATE), "rms": rms_dbfs(prompt), "draws": draws,
+                      "fulls": [(full, fit(full)) for full in fulls]})
+    return clips
+
+
+def judge(clips: list[dict], setting) -> tuple[int, list, list]:
+    """Prompts met (chroma, peak share, RMS; 4-draw medians), each prompt's chroma rise and median peak share."""
+    met, rises, peaks = 0, [], []
+    for clip in clips:
         chroma, peak, rms = [], [], []
-        for draw in draws:
-            y = draw if setting is None else torch.from_numpy(
-                postfilter(np.concatenate([prompt.numpy(), draw.numpy()]), RATE, *setting)).float()
+        for draw, (full, coeffs) in zip(clip["draws"], clip["fulls"]):
+            y = draw if setting is None else torch.from_numpy(postfilter(full, coeffs, RATE, *setting)).float()
             chroma.append(chroma_entropy(y, RATE))
             peak.append(peak_energy_share(y))
             rms.append(rms_dbfs(y))
-        rise = statistics.median(chroma) - chroma_entropy(prompt, RATE)
+        rise = statistics.median(chroma) - clip["chroma"]
         rises.append(rise)
         peaks.append(statistics.median(peak))
-        met += rise <= 0.3 and peaks[-1] >= 0.5 and statistics.median(rms) >= rms_dbfs(prompt) - 12
+        met += rise <= 0.3 and peaks[-1] >= 0.5 and statistics.median(rms) >= clip["rms"] - 12
     return met, rises, peaks
 
 
@@ -69,18 +85,23 @@ def main() -> None:
     p.add_argument("--grid", nargs="+", required=True, help="g1,g2 pairs")
     args = p.parse_args()
     torch.set_num_threads(1)
-    data = [torch.load(f) for f in args.files]
+    saved = [torch.load(f) for f in args.files]
+    data = [prepare(d) for d in saved]
     grid = [tuple(float(g) for g in pair.split(",")) for pair in args.grid]
     base = [judge(d, None) for d in data]
     base_rise, base_peak = sum((b[1] for b in base), []), sum((b[2] for b in base), [])
     print(f"no filter: met {[b[0] for b in base]}, rise max {max(base_rise):+.2f} median {statistics.median(base_rise):+.2f}")
-    clips = torch.cat([d["clips"] for d in data])
+    # The real next 2 s of every clip: its fit and its own figures, once for the whole grid.
+    real_clips = []
+    for c in torch.cat([d["clips"] for d in saved]):
+        rest = c[RATE:]
+        real_clips.append((c.numpy(), fit(c.numpy()), rest, chroma_entropy(rest, RATE), peak_energy_share(rest)))
     for setting in grid:
         res = [judge(d, setting) for d in data]
         rise, peak = sum((r[1] for r in res), []), sum((r[2] for r in res), [])
-        real = [(chroma_entropy(y, RATE) - chroma_entropy(c[RATE:], RATE), peak_energy_share(y) - peak_energy_share(c[RATE:]),
-                 float(log_mel_l1(c[RATE:], y, AudioConfig())))
-                for c in clips for y in [torch.from_numpy(postfilter(c.numpy(), RATE, *setting)).float()]]
+        real = [(chroma_entropy(y, RATE) - chroma, peak_energy_share(y) - share, float(log_mel_l1(rest, y, AudioConfig())))
+                for full, coeffs, rest, chroma, share in real_clips
+                for y in [torch.from_numpy(postfilter(full, coeffs, RATE, *setting)).float()]]
         real = np.array(real).mean(0)
         print(f"g1 {setting[0]}, g2 {setting[1]}: met {[r[0] for r in res]}, rise max {max(rise):+.2f} "
               f"median {statistics.median(rise):+.2f}, paired {np.mean(np.subtract(rise, base_rise)):+.3f}, "

@@ -15,9 +15,9 @@ from wavegen.generate.continuation import continue_prompt, simplest_prompts  # n
 
 torch.set_num_threads(1)
 font, offset, seed, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-rate = 16000
-clips = simplest_prompts(tuning_clips(64, offset, rate, 3.0, font), rate, 8, rate)
 model = wavegen.load("piano-tiny")
 net = model.module.eval()
+rate = model.sample_rate
+clips = simplest_prompts(tuning_clips(64, offset, rate, 3.0, font), rate, 8, rate)
 draws = torch.stack([continue_prompt(net, c[:rate], 2 * rate, 4, seed, **model.sampling) for c in clips])
 torch.save({"clips": clips, "draws": draws}, out)

@@ -82,7 +82,9 @@ def predictive(self, values):
     """Long chunks (the prompt) as shipped, remembered; the first short chunk (free running) measures the prompt's
     pitch classes, and every later refit is damped."""
     global active
-    if values.shape[1] >= self.refit or decay_ms == 0:
+    if decay_ms == 0:
+        return shipped_predictive(self, values)
+    if values.shape[1] >= self.refit:
         self.prompt_seen = torch.cat([getattr(self, "prompt_seen", values[:, :0].float()), values.float()], dim=1)
         return shipped_predictive(self, values)
     if not hasattr(self, "held"):
